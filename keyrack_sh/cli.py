@@ -1,0 +1,170 @@
+"""The command line: argparse in, one error edge out.
+
+Each subcommand is keyrack_sh/commands/<name>.py with `run(args) -> int`,
+imported only when chosen, so `keyrack --help` stays light. Every expected
+failure is a KeyrackError and leaves here as one line on stderr plus its exit
+code; anything unexpected is logged (0600, no secrets) and named in one line.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+
+from keyrack_sh import __version__
+from keyrack_sh.errors import EXIT_INTERRUPTED, EXIT_SERVICE, EXIT_USER, KeyrackError
+
+SHELLS = ("bash", "zsh", "fish")
+EXPORT_FORMATS = ("env", "json", "fish")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line (plus the help pointer) and exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USER, f"keyrack: {message} (see '{self.prog} --help')\n")
+
+
+def _profile_arg(p: argparse.ArgumentParser, required: bool = True, help: str = "a keyrack profile") -> None:
+    p.add_argument("profile", metavar="PROFILE", nargs=None if required else "?", help=help)
+
+
+def _login_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device-code", action="store_true",
+                   help="sign in with a device code instead of a browser redirect (remote hosts)")
+    p.add_argument("--no-browser", action="store_true",
+                   help="print the sign-in URL instead of opening a browser")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="keyrack",
+        description="AWS IAM Identity Center credentials for every shell and SDK.",
+        epilog="Start with 'keyrack demo', then 'keyrack set PROFILE ...'.",
+    )
+    parser.add_argument("--version", action="version", version=f"keyrack {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("set", help="add or update a profile, then prove it works (the roundtrip)",
+                       description="Write PROFILE and its sso-session into the AWS config, keeping every "
+                                   "other byte, then unlock, relock, unlock and call STS through it.")
+    _profile_arg(p, required=False, help="profile name (asked for on a terminal when omitted)")
+    p.add_argument("--start-url", help="IAM Identity Center start URL (https://...awsapps.com/start)")
+    p.add_argument("--sso-region", help="region of the IAM Identity Center instance")
+    p.add_argument("--account-id", help="12-digit AWS account id")
+    p.add_argument("--role-name", help="permission set (role) name")
+    p.add_argument("--region", help="default region for the profile's AWS calls")
+    p.add_argument("--sso-session", help="sso-session name (default: shared by start URL and SSO region)")
+    _login_args(p)
+    p.add_argument("--auto-unlock", choices=("tty", "always", "never"),
+                   help="when credential_process may sign in by itself (default: tty)")
+    p.add_argument("--no-verify", action="store_true", help="write the config but skip the roundtrip")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask before changing existing sections")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = sub.add_parser("unlock", help="sign in to a profile's sso-session now",
+                       description="Sign in to the sso-session of PROFILE (even when auto-unlock is 'never').")
+    _profile_arg(p)
+    _login_args(p)
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = sub.add_parser("relock", help="sign out: end the session at AWS and delete its tokens",
+                       description="Log out of an sso-session at AWS (ends the browser's sign-in) and delete "
+                                   "its token and keyrack's role credentials, leaving other sessions alone.")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("profile", metavar="PROFILE", nargs="?", help="relock this profile's sso-session")
+    target.add_argument("--session", metavar="NAME", help="relock this sso-session")
+    target.add_argument("--all", action="store_true", help="relock every sso-session keyrack manages")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = sub.add_parser("status", help="lock state and time left, from local files only")
+    _profile_arg(p, required=False, help="one profile (default: all of keyrack's)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = sub.add_parser("list", help="the profiles keyrack manages")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = sub.add_parser("credential-process", help="print credentials for an AWS SDK (credential_process)",
+                       description="Print PROFILE's credentials as the JSON an AWS SDK's credential_process "
+                                   "expects, signing in first when the unlock policy allows it.")
+    _profile_arg(p)
+
+    p = sub.add_parser("init", help="print the shell hook: eval \"$(keyrack init bash)\"",
+                       description="Print the hook that defines the keyrack shell function, prompt segment "
+                                   "and completions. Setup: eval \"$(keyrack init bash)\", "
+                                   "eval \"$(keyrack init zsh)\", or keyrack init fish | source.")
+    p.add_argument("shell", nargs="?", choices=SHELLS, help="the shell (default: detected)")
+    p.add_argument("--write", action="store_true",
+                   help="write the rendered hook to a file and print the line that sources it")
+    p.add_argument("--no-prompt", action="store_true", help="leave out the prompt hook")
+
+    p = sub.add_parser("use", help="set AWS_PROFILE in this shell (needs the shell hook)")
+    p.add_argument("profile", metavar="PROFILE", nargs="?", help="a keyrack profile")
+    p.add_argument("--clear", action="store_true", help="unset AWS_PROFILE")
+
+    p = sub.add_parser("export", help="print credentials as shell exports or JSON")
+    _profile_arg(p)
+    p.add_argument("--format", choices=EXPORT_FORMATS, default="env", help="output format (default: env)")
+
+    p = sub.add_parser("exec", help="run a command with a profile's credentials in its environment")
+    _profile_arg(p)
+    p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD ARGS...", help="the command to run")
+
+    p = sub.add_parser("remove", help="remove a profile keyrack wrote (relocking first)")
+    _profile_arg(p)
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = sub.add_parser("demo", help="the whole flow, offline, against a bundled local IAM Identity Center",
+                       description="Run keyrack end to end against the bundled sandbox on 127.0.0.1, in a "
+                                   "temporary folder: your ~/.aws is never read or written.")
+    p.add_argument("--shell", action="store_true", help="afterwards, open your shell inside the demo")
+    return parser
+
+
+def _write_crash_log() -> str | None:
+    """Keep the traceback (no locals, so no secrets) in a private log; return its path."""
+    try:
+        from keyrack_sh import atomic, paths
+
+        path = paths.logs_dir() / f"crash-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
+        text = f"keyrack {__version__}, python {sys.version.split()[0]}\n{traceback.format_exc()}"
+        atomic.write_text(path, text)
+        return str(path)
+    except Exception:
+        return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["credential-process"] and len(argv) == 2 and not argv[1].startswith("-"):
+        # The hot path: no argparse, no keyrack imports beyond fast.py.
+        from keyrack_sh import fast
+
+        return fast.main(argv[1:])
+    args = build_parser().parse_args(argv)
+    try:
+        module = importlib.import_module(f"keyrack_sh.commands.{args.command.replace('-', '_')}")
+        return int(module.run(args))
+    except KeyrackError as exc:
+        print(exc.render(), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("keyrack: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_SERVICE
+    except Exception as exc:  # the one place an unexpected error is caught
+        log = _write_crash_log()
+        where = f"; details in {log}" if log else ""
+        print(f"keyrack: unexpected error ({type(exc).__name__}){where}", file=sys.stderr)
+        return EXIT_SERVICE
+
+
+def main_entry() -> None:
+    raise SystemExit(main())

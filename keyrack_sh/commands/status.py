@@ -1,0 +1,10 @@
+"""`keyrack status`: not built yet."""
+from __future__ import annotations
+
+import argparse
+
+from keyrack_sh.errors import UserError
+
+
+def run(args: argparse.Namespace) -> int:
+    raise UserError("'keyrack status' is not built yet")

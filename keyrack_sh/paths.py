@@ -1,0 +1,102 @@
+"""Every file keyrack reads or writes, resolved at call time (never at import).
+
+fast.py repeats the few of these it needs (it may import no keyrack module);
+tests/paths_test.py keeps the two in step.
+
+Layout (all folders 0700, all files 0600):
+  ~/.aws/config                         AWS_CONFIG_FILE; profiles and sso-sessions
+  ~/.aws/sso/cache/<sha1(session)>.json SSO token, shared with the AWS CLI v2/botocore
+  ~/.aws/keyrack/                       KEYRACK_HOME; keyrack's own state
+      creds/<profile>                   role credentials, the hot path's answer
+      clients/<session>.json            OAuth client registration
+      locks/<session>.lock              one sign-in at a time per sso-session
+      locks/config.lock                 one config writer at a time
+      prompt/profiles/<profile>         secretless: the profile's sso-session name
+      prompt/sessions/<session>         secretless: lock state and times, for prompts
+      logs/                             secret-free crash logs
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+
+def home() -> Path:
+    return Path(os.path.expanduser("~"))
+
+
+def config_file() -> Path:
+    return Path(os.path.expanduser(os.environ.get("AWS_CONFIG_FILE") or "~/.aws/config"))
+
+
+def credentials_file() -> Path:
+    return Path(
+        os.path.expanduser(os.environ.get("AWS_SHARED_CREDENTIALS_FILE") or "~/.aws/credentials")
+    )
+
+
+def keyrack_home() -> Path:
+    return Path(os.path.expanduser(os.environ.get("KEYRACK_HOME") or "~/.aws/keyrack"))
+
+
+def sso_cache_dir() -> Path:
+    return home() / ".aws" / "sso" / "cache"
+
+
+def token_file(session: str) -> Path:
+    """The AWS CLI v2 / botocore token cache file of an sso-session."""
+    return sso_cache_dir() / (hashlib.sha1(session.encode("utf-8")).hexdigest() + ".json")
+
+
+def creds_dir() -> Path:
+    return keyrack_home() / "creds"
+
+
+def creds_file(profile: str) -> Path:
+    return creds_dir() / profile
+
+
+def client_file(session: str) -> Path:
+    return keyrack_home() / "clients" / f"{session}.json"
+
+
+def locks_dir() -> Path:
+    return keyrack_home() / "locks"
+
+
+def session_lock(session: str) -> Path:
+    return locks_dir() / f"{session}.lock"
+
+
+def config_lock() -> Path:
+    return locks_dir() / "config.lock"
+
+
+def prompt_dir() -> Path:
+    return keyrack_home() / "prompt"
+
+
+def prompt_profile_file(profile: str) -> Path:
+    return prompt_dir() / "profiles" / profile
+
+
+def prompt_session_file(session: str) -> Path:
+    return prompt_dir() / "sessions" / session
+
+
+def logs_dir() -> Path:
+    return keyrack_home() / "logs"
+
+
+def config_stamp(path: Path | None = None) -> str:
+    """Identity of the config file's current version: changes on every write.
+
+    The hot path compares it with the stamp stored beside cached credentials,
+    so a hand-edited profile never gets another role's credentials.
+    """
+    try:
+        st = os.stat(path or config_file())
+    except OSError:
+        return "0:0:0"
+    return f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"

@@ -1,0 +1,173 @@
+"""The profile model: what a keyrack profile and its sso-session say.
+
+Read with the standard library's RawConfigParser, as botocore reads the same
+file, so keyrack and the SDKs can never disagree about what the config says.
+Writing is config_writer's job (configupdater keeps every other byte).
+
+A keyrack profile carries no sso_* key (SSO keys beat credential_process in
+botocore and the Go SDK); its SSO settings live in keyrack_* keys:
+
+    [profile acme.prod]
+    credential_process = /venv/bin/python3 -I -S /venv/.../keyrack_sh/fast.py acme.prod
+    keyrack_sso_session = acme
+    keyrack_account_id = 111122223333
+    keyrack_role_name = AdminRole
+    region = eu-west-1
+    # optional: keyrack_auto_unlock = tty|always|never, keyrack_login = pkce|device
+
+    [sso-session acme]
+    sso_start_url = https://acme.awsapps.com/start
+    sso_region = us-east-1
+    sso_registration_scopes = sso:account:access
+"""
+from __future__ import annotations
+
+import configparser
+from dataclasses import dataclass
+from pathlib import Path
+
+from keyrack_sh import paths
+from keyrack_sh.errors import UserError
+
+KEY_SESSION = "keyrack_sso_session"
+KEY_ACCOUNT = "keyrack_account_id"
+KEY_ROLE = "keyrack_role_name"
+KEY_AUTO_UNLOCK = "keyrack_auto_unlock"
+KEY_LOGIN = "keyrack_login"
+
+AUTO_UNLOCK_POLICIES = ("tty", "always", "never")
+LOGIN_FLOWS = ("pkce", "device")
+DEFAULT_SCOPES = "sso:account:access"
+
+
+@dataclass(frozen=True)
+class SsoSession:
+    name: str
+    start_url: str
+    region: str
+    scopes: tuple[str, ...] = (DEFAULT_SCOPES,)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    session: str
+    account_id: str
+    role_name: str
+    region: str | None = None
+    auto_unlock: str | None = None
+    login: str | None = None
+
+
+class AwsConfig:
+    """A parsed config file: keyrack's profiles and every sso-session."""
+
+    def __init__(self, parser: configparser.RawConfigParser, path: Path) -> None:
+        self._parser = parser
+        self.path = path
+
+    # -- sections -----------------------------------------------------------
+    def section_names(self) -> list[str]:
+        return self._parser.sections()
+
+    def has_profile(self, name: str) -> bool:
+        return self._section_of_profile(name) is not None
+
+    def _section_of_profile(self, name: str) -> str | None:
+        for section in (f"profile {name}",) + (("default",) if name == "default" else ()):
+            if self._parser.has_section(section):
+                return section
+        return None
+
+    def raw_profile(self, name: str) -> dict[str, str]:
+        section = self._section_of_profile(name)
+        return dict(self._parser.items(section)) if section else {}
+
+    # -- keyrack's view ------------------------------------------------------
+    def is_managed(self, name: str) -> bool:
+        return KEY_SESSION in self.raw_profile(name)
+
+    def profile_names(self) -> list[str]:
+        """Names of the profiles keyrack manages, in file order."""
+        names = []
+        for section in self._parser.sections():
+            words = section.split()
+            if len(words) == 2 and words[0] == "profile" and self._parser.has_option(section, KEY_SESSION):
+                names.append(words[1])
+        return names
+
+    def profiles(self) -> list[Profile]:
+        return [self.profile(n) for n in self.profile_names()]
+
+    def profile(self, name: str) -> Profile:
+        raw = self.raw_profile(name)
+        if not raw:
+            raise UserError(f"profile {name!r} is not in {self.path}",
+                            hint=f"keyrack set {name} --start-url ... (or keyrack list)")
+        if KEY_SESSION not in raw:
+            raise UserError(f"profile {name!r} is not managed by keyrack",
+                            hint=f"keyrack set {name} --yes ... to take it over")
+        missing = [k for k in (KEY_ACCOUNT, KEY_ROLE) if not raw.get(k)]
+        if missing:
+            raise UserError(f"profile {name!r} lacks {', '.join(missing)} in {self.path}",
+                            hint=f"keyrack set {name} ...")
+        auto = raw.get(KEY_AUTO_UNLOCK)
+        if auto is not None and auto not in AUTO_UNLOCK_POLICIES:
+            raise UserError(f"profile {name!r}: {KEY_AUTO_UNLOCK} must be one of {', '.join(AUTO_UNLOCK_POLICIES)}")
+        login = raw.get(KEY_LOGIN)
+        if login is not None and login not in LOGIN_FLOWS:
+            raise UserError(f"profile {name!r}: {KEY_LOGIN} must be one of {', '.join(LOGIN_FLOWS)}")
+        return Profile(
+            name=name,
+            session=raw[KEY_SESSION],
+            account_id=raw[KEY_ACCOUNT],
+            role_name=raw[KEY_ROLE],
+            region=raw.get("region"),
+            auto_unlock=auto,
+            login=login,
+        )
+
+    def session_names(self) -> list[str]:
+        return [s.split()[1] for s in self._parser.sections()
+                if len(s.split()) == 2 and s.split()[0] == "sso-session"]
+
+    def session(self, name: str) -> SsoSession:
+        section = f"sso-session {name}"
+        if not self._parser.has_section(section):
+            raise UserError(f"sso-session {name!r} is not in {self.path}",
+                            hint="keyrack set PROFILE --start-url URL --sso-region REGION ...")
+        raw = dict(self._parser.items(section))
+        missing = [k for k in ("sso_start_url", "sso_region") if not raw.get(k)]
+        if missing:
+            raise UserError(f"sso-session {name!r} lacks {', '.join(missing)} in {self.path}")
+        scopes = tuple(s.strip() for s in raw.get("sso_registration_scopes", DEFAULT_SCOPES).split(",") if s.strip())
+        return SsoSession(name=name, start_url=raw["sso_start_url"], region=raw["sso_region"],
+                          scopes=scopes or (DEFAULT_SCOPES,))
+
+    def profiles_of_session(self, session: str) -> list[str]:
+        return [n for n in self.profile_names() if self.raw_profile(n).get(KEY_SESSION) == session]
+
+
+def load(path: Path | None = None) -> AwsConfig:
+    """Parse the config (missing file = empty config). A broken file is a UserError naming the line."""
+    path = path or paths.config_file()
+    parser = configparser.RawConfigParser(interpolation=None)
+    try:
+        with open(path, encoding="utf-8") as f:
+            parser.read_file(f, source=str(path))
+    except FileNotFoundError:
+        pass
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not UTF-8 text") from None
+    except configparser.Error as exc:
+        raise UserError(_parse_error_line(exc, path), hint=f"fix {path} by hand, then try again") from None
+    return AwsConfig(parser, path)
+
+
+def _parse_error_line(exc: configparser.Error, path: Path) -> str:
+    lineno = getattr(exc, "lineno", None)
+    if lineno is None and getattr(exc, "errors", None):
+        lineno = exc.errors[0][0]  # ParsingError
+    what = type(exc).__name__.replace("Error", " error").replace("Section", "section").lower()
+    where = f"{path}, line {lineno}" if lineno else str(path)
+    return f"cannot parse {where}: {what}"

@@ -1,0 +1,58 @@
+"""Input rules, checked before anything is written or any call is made.
+
+Names must be safe as an INI section word, a shell word and a file name all
+at once, so they are a plain ASCII set with no leading dash.
+"""
+from __future__ import annotations
+
+import re
+
+from keyrack_sh.errors import UserError
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}")
+_ACCOUNT = re.compile(r"\d{12}")
+# IAM role names: 1-64 of [\w+=,.@-] (ASCII word characters).
+_ROLE = re.compile(r"[A-Za-z0-9_+=,.@-]{1,64}")
+_START_URL = re.compile(r"https://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~/%-]*)?")
+
+_SHOWN = 40
+
+
+def _show(value: str) -> str:
+    """A value as it may appear in a one-line error: escaped and cut short."""
+    text = value.encode("unicode_escape", "backslashreplace").decode("ascii")
+    return repr(text if len(text) <= _SHOWN else text[:_SHOWN] + "…")
+
+
+def _check(pattern: re.Pattern[str], value: str, what: str, rule: str) -> str:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise UserError(f"invalid {what} {_show(value)}: {rule}")
+    return value
+
+
+def profile_name(value: str) -> str:
+    return _check(_NAME, value, "profile name",
+                  "use 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit")
+
+
+def session_name(value: str) -> str:
+    return _check(_NAME, value, "sso-session name",
+                  "use 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit")
+
+
+def region(value: str, what: str = "region") -> str:
+    return _check(_REGION, value, what, "expected an AWS region such as us-east-1")
+
+
+def account_id(value: str) -> str:
+    return _check(_ACCOUNT, value, "account id", "expected 12 digits")
+
+
+def role_name(value: str) -> str:
+    return _check(_ROLE, value, "role name", "IAM role names are 1-64 of A-Z a-z 0-9 + = , . @ _ -")
+
+
+def start_url(value: str) -> str:
+    return _check(_START_URL, value, "start URL",
+                  "expected https://<your-org>.awsapps.com/start (no query, no spaces)")
