@@ -30,3 +30,17 @@ def templates_dir() -> Path:
 def fast_entry() -> Path:
     """The stdlib-only credential_process hot path, run as a script."""
     return _PKG / "fast.py"
+
+
+def credential_process_command(profile: str) -> str:
+    """The `credential_process` line keyrack writes for `profile`.
+
+    `python -I -S fast.py`: isolated and without site, the interpreter starts
+    in a few milliseconds (site alone costs ~30 ms with a busy site-packages);
+    fast.py enables site itself on a cache miss. shlex.quote keeps the line
+    valid for botocore (shlex.split) and for the JS SDK (/bin/sh).
+    """
+    import shlex
+    import sys
+
+    return shlex.join([sys.executable, "-I", "-S", str(fast_entry()), profile])
