@@ -1,0 +1,198 @@
+"""keyrack's caches: SSO tokens, client registrations, role credentials.
+
+- Tokens: the AWS CLI v2 / botocore file (`paths.token_file`), same fields, so
+  `aws sso login` and keyrack share one session both ways. Other tools may
+  leave a half-written file: anything unreadable counts as absent.
+- Client registrations: `clients/<session>.json` (keyrack's own client name).
+- Role credentials: `creds/<profile>`, the two-line format the hot path
+  (fast.py) reads without json (docs/ARCHITECTURE.md).
+All writes are atomic, 0600 files in 0700 folders.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from keyrack_sh import atomic, paths
+
+CREDS_MAGIC = "keyrack-creds"
+CREDS_VERSION = "1"
+
+
+# -- time -------------------------------------------------------------------
+
+
+def parse_time(value: Any) -> float | None:
+    """Epoch seconds of an ISO-8601 time (naive = UTC), or None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00").replace("UTC", "+00:00"))
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()
+
+
+def iso_z(epoch: float) -> str:
+    """The format the AWS CLI v2 and SDKs write: 2026-11-27T12:00:00Z."""
+    return datetime.fromtimestamp(int(epoch), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- SSO tokens (AWS CLI v2 format) -------------------------------------------
+
+
+def read_token(session: str) -> dict[str, Any] | None:
+    """The session's token, or None when missing, corrupt, or lacking accessToken/expiresAt."""
+    token = atomic.read_json(paths.token_file(session))
+    if token is None:
+        return None
+    if not isinstance(token.get("accessToken"), str) or parse_time(token.get("expiresAt")) is None:
+        return None
+    return token
+
+
+def token_expiry(token: dict[str, Any]) -> float:
+    return parse_time(token.get("expiresAt")) or 0.0
+
+
+def registration_expiry(token: dict[str, Any]) -> float | None:
+    return parse_time(token.get("registrationExpiresAt"))
+
+
+def token_might_work(token: dict[str, Any] | None) -> bool:
+    """True if the token is unexpired or carries a refresh token with a live registration."""
+    if token is None:
+        return False
+    now = time.time()
+    if token_expiry(token) > now:
+        return True
+    if not token.get("refreshToken") or not token.get("clientId") or not token.get("clientSecret"):
+        return False
+    reg = registration_expiry(token)
+    return reg is None or reg > now
+
+
+def write_token(session: str, token: dict[str, Any]) -> None:
+    atomic.ensure_private_dir(paths.sso_cache_dir())
+    atomic.write_json(paths.token_file(session), token)
+
+
+def remove_token(session: str) -> bool:
+    return atomic.remove(paths.token_file(session))
+
+
+def make_token(*, start_url: str, region: str, access_token: str, expires_in: float,
+               refresh_token: str | None, client: dict[str, Any]) -> dict[str, Any]:
+    """A token record exactly as the AWS CLI v2 writes it."""
+    token: dict[str, Any] = {
+        "startUrl": start_url,
+        "region": region,
+        "accessToken": access_token,
+        "expiresAt": iso_z(time.time() + expires_in),
+        "clientId": client["clientId"],
+        "clientSecret": client["clientSecret"],
+        "registrationExpiresAt": iso_z(client["expiresAt"]),
+    }
+    if refresh_token:
+        token["refreshToken"] = refresh_token
+    return token
+
+
+# -- client registrations -------------------------------------------------------
+
+
+def read_client(session: str) -> dict[str, Any] | None:
+    client = atomic.read_json(paths.client_file(session))
+    if client is None:
+        return None
+    if not all(isinstance(client.get(k), str) for k in ("clientId", "clientSecret")):
+        return None
+    if not isinstance(client.get("expiresAt"), (int, float)):
+        return None
+    return client
+
+
+def write_client(session: str, client: dict[str, Any]) -> None:
+    atomic.write_json(paths.client_file(session), client)
+
+
+def remove_client(session: str) -> bool:
+    return atomic.remove(paths.client_file(session))
+
+
+# -- role credentials (the hot path's answer) ---------------------------------
+
+
+def role_creds_from_portal(role_credentials: dict[str, Any]) -> dict[str, Any]:
+    """credential_process JSON from a GetRoleCredentials `roleCredentials` (expiration in ms)."""
+    return {
+        "Version": 1,
+        "AccessKeyId": role_credentials["accessKeyId"],
+        "SecretAccessKey": role_credentials["secretAccessKey"],
+        "SessionToken": role_credentials["sessionToken"],
+        "Expiration": iso_z(role_credentials["expiration"] / 1000),
+    }
+
+
+def write_role_creds(profile: str, session: str, account: str, role: str, creds: dict[str, Any],
+                     stamp: str) -> None:
+    expires = int(parse_time(creds["Expiration"]) or 0)
+    header = f"{CREDS_MAGIC} {CREDS_VERSION} {expires} {session} {account} {role} {stamp}"
+    atomic.write_text(paths.creds_file(profile), header + "\n" + json.dumps(creds, separators=(", ", ": ")) + "\n")
+
+
+def read_role_creds(path: Path) -> tuple[list[str], dict[str, Any]] | None:
+    """(header fields after magic+version, payload) of a creds file, or None if unusable."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            header = f.readline().split()
+            payload = json.loads(f.readline())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    if len(header) != 7 or header[0] != CREDS_MAGIC or header[1] != CREDS_VERSION or not isinstance(payload, dict):
+        return None
+    return header[2:], payload
+
+
+def find_role_creds(session: str, account: str, role: str, min_left: float) -> dict[str, Any] | None:
+    """Cached credentials of any profile with this (session, account, role) and `min_left` s to go."""
+    now = time.time()
+    best: tuple[int, dict[str, Any]] | None = None
+    for path in _creds_files():
+        entry = read_role_creds(path)
+        if entry is None:
+            continue
+        (expires, sess, acct, rl, _stamp), payload = entry
+        if (sess, acct, rl) != (session, account, role) or not expires.isdigit():
+            continue
+        if int(expires) - now > min_left and (best is None or int(expires) > best[0]):
+            best = (int(expires), payload)
+    return best[1] if best else None
+
+
+def remove_role_creds_of_session(session: str) -> list[Path]:
+    removed = []
+    for path in _creds_files():
+        entry = read_role_creds(path)
+        # An unreadable creds file can't be attributed; leave it (it can't be served either).
+        if entry is not None and entry[0][1] == session and atomic.remove(path):
+            removed.append(path)
+    return removed
+
+
+def remove_role_creds(profile: str) -> bool:
+    return atomic.remove(paths.creds_file(profile))
+
+
+def _creds_files() -> list[Path]:
+    try:
+        names = os.listdir(paths.creds_dir())
+    except OSError:
+        return []
+    return [paths.creds_dir() / n for n in sorted(names) if not n.startswith(".")]

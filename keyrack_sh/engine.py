@@ -1,0 +1,361 @@
+"""The engine API: unlock, relock, session state and credentials.
+
+Everything above this module (commands, the vault, the roundtrip, status,
+the demo) calls these functions; everything below (flows, caches, lock, AWS
+clients) is an implementation detail. One sign-in per sso-session at a time:
+every path that may talk to IAM Identity Center holds the session's file lock.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from keyrack_sh import cache, paths, prompt_state, tty
+from keyrack_sh.errors import ServiceError, UserError
+from keyrack_sh.profiles import Profile, SsoSession
+
+POLICIES = ("tty", "always", "never")
+FLOWS = ("pkce", "device")
+# botocore asks again when fewer than 15 minutes remain; hand out nothing
+# shorter-lived than that plus a margin, or every SDK call runs the helper.
+ROLE_CREDS_MIN_LEFT = 16 * 60
+# An access token this close to expiry is renewed rather than used.
+TOKEN_MIN_LEFT = 60
+DEFAULT_SESSION_DURATION = 8 * 3600
+# Set while this process signs in, so a credential_process started by
+# anything below us can never wait on our own lock.
+SIGNING_IN_ENV = "KEYRACK_SIGNING_IN"
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """The local view of an sso-session (no network): for status, prompts, unlock."""
+
+    session: str
+    locked: bool
+    access_expires: int | None = None  # epoch seconds of the access token's expiry
+    session_end: int | None = None  # when it stops working without a browser
+    has_refresh_token: bool = False
+    token_file: str = ""
+    start_url: str | None = None
+    region: str | None = None
+    signed_in: bool = False  # True when this call performed a sign-in
+
+    @property
+    def state(self) -> str:
+        return "locked" if self.locked else "unlocked"
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["state"] = self.state
+        return data
+
+
+@dataclass(frozen=True)
+class RelockResult:
+    """What `relock` did. A failed server logout still clears the local state."""
+
+    session: str
+    logged_out: bool  # the portal Logout call succeeded
+    logout_error: str | None = None  # why it did not (no token, network, ...)
+    removed: tuple[str, ...] = field(default_factory=tuple)  # files deleted
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def policy_for(profile: Profile) -> str:
+    """The unlock policy: KEYRACK_AUTO_UNLOCK > the profile's keyrack_auto_unlock > tty."""
+    value = os.environ.get("KEYRACK_AUTO_UNLOCK") or profile.auto_unlock or "tty"
+    if value not in POLICIES:
+        raise UserError(f"KEYRACK_AUTO_UNLOCK={value!r} is not one of {', '.join(POLICIES)}",
+                        hint="export KEYRACK_AUTO_UNLOCK=tty")
+    return value
+
+
+def may_sign_in(policy: str) -> bool:
+    if policy == "always":
+        return True
+    if policy == "tty":
+        return tty.available()
+    return False
+
+
+def _seconds_env(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise UserError(f"{name}={raw!r} is not a number of seconds") from None
+    if value < 0:
+        raise UserError(f"{name}={raw!r} must not be negative")
+    return value
+
+
+def lock_timeout() -> float:
+    return _seconds_env("KEYRACK_LOCK_TIMEOUT", 300.0)
+
+
+def signin_timeout() -> float:
+    return _seconds_env("KEYRACK_SIGNIN_TIMEOUT", 300.0)
+
+
+def session_duration() -> float:
+    return _seconds_env("KEYRACK_SESSION_DURATION", float(DEFAULT_SESSION_DURATION))
+
+
+# -- local state ------------------------------------------------------------
+
+
+def session_info(session_name: str) -> SessionInfo:
+    """The session's state from local files only (token cache + prompt state)."""
+    token = cache.read_token(session_name)
+    path = str(paths.token_file(session_name))
+    if token is None:
+        return SessionInfo(session=session_name, locked=True, token_file=path)
+    now = time.time()
+    expires = cache.token_expiry(token)
+    has_refresh = bool(token.get("refreshToken"))
+    previous = prompt_state.read_session(session_name)
+    end = _session_end(token, expires, previous)
+    locked = end is None or end <= now or (expires <= now and not has_refresh)
+    return SessionInfo(
+        session=session_name, locked=locked, access_expires=int(expires), session_end=end,
+        has_refresh_token=has_refresh, token_file=path, start_url=token.get("startUrl"),
+        region=token.get("region"),
+    )
+
+
+def _session_end(token: dict[str, Any], expires: float, previous: prompt_state.SessionState | None,
+                 signed_in_at: float | None = None) -> int:
+    """When the session stops working without a browser (see docs/ARCHITECTURE.md)."""
+    if not token.get("refreshToken"):
+        return int(expires)
+    if signed_in_at is not None:
+        end = signed_in_at + session_duration()
+    elif previous is not None and previous.session_end > expires:
+        end = previous.session_end
+    else:
+        end = max(expires, time.time()) + 0  # unknown sign-in time: promise no more than we know
+        end = max(end, expires)
+    reg = cache.registration_expiry(token)
+    if reg is not None:
+        end = min(end, reg)
+    return int(max(end, expires))
+
+
+def _record(session_name: str, token: dict[str, Any], signed_in_at: float | None = None) -> SessionInfo:
+    """Write the prompt state for a freshly stored token and return the session's info."""
+    expires = cache.token_expiry(token)
+    end = _session_end(token, expires, prompt_state.read_session(session_name), signed_in_at)
+    prompt_state.write_session(session_name, locked=False, access_expires=int(expires),
+                               session_end=end, token_file=str(paths.token_file(session_name)))
+    return session_info(session_name)
+
+
+# -- sign-in ----------------------------------------------------------------
+
+
+def unlock(session: SsoSession, *, flow: str = "pkce", no_browser: bool = False, force: bool = False,
+           client_name: str | None = None) -> SessionInfo:
+    """Sign in to `session` (browser or device code) and store the token.
+
+    Without `force`, a session that is already usable (valid access token, or
+    a refresh token that still renews) is left as it is and its info returned
+    with `signed_in=False`. With `force`, a new sign-in happens regardless
+    (the roundtrip proves sign-in each time). Holds the session lock.
+    """
+    from keyrack_sh import lock
+
+    if flow not in FLOWS:
+        raise UserError(f"unknown sign-in flow {flow!r}: use one of {', '.join(FLOWS)}")
+    with lock.session_lock(session.name, timeout=lock_timeout()):
+        if not force:
+            token = _usable_token(session)
+            if token is not None:
+                return _record(session.name, token)
+        return _sign_in(session, flow=flow, no_browser=no_browser, client_name=client_name)
+
+
+def _sign_in(session: SsoSession, *, flow: str, no_browser: bool, client_name: str | None) -> SessionInfo:
+    """The sign-in itself; the caller holds the session lock."""
+    from keyrack_sh.flows import device, pkce, register
+
+    os.environ[SIGNING_IN_ENV] = session.name
+    try:
+        started = time.time()
+        client = register.client_for(session, client_name=client_name, flow=flow)
+        run = device.sign_in if flow == "device" else pkce.sign_in
+        token = run(session, client, no_browser=no_browser, timeout=signin_timeout())
+        cache.write_token(session.name, token)
+    finally:
+        os.environ.pop(SIGNING_IN_ENV, None)
+    info = _record(session.name, token, signed_in_at=started)
+    return SessionInfo(**{**asdict(info), "signed_in": True})
+
+
+def _usable_token(session: SsoSession) -> dict[str, Any] | None:
+    """A valid access token, renewing it silently with the refresh token if needed.
+
+    None when the session needs a browser. The caller holds the session lock,
+    so at most one process spends a refresh token (they may rotate).
+    """
+    token = cache.read_token(session.name)
+    if token is None:
+        return None
+    if cache.token_expiry(token) - time.time() > TOKEN_MIN_LEFT:
+        return token
+    return _refresh(session, token)
+
+
+def _refresh(session: SsoSession, token: dict[str, Any]) -> dict[str, Any] | None:
+    from keyrack_sh.flows import refresh
+
+    new = refresh.renew(session, token)
+    if new is None:
+        return None
+    cache.write_token(session.name, new)
+    _record(session.name, new)
+    return new
+
+
+def access_token(session: SsoSession, *, policy: str = "never", flow: str = "pkce",
+                 no_browser: bool = False) -> str:
+    """A valid access token for `session` (refreshing silently; signing in if `policy` allows).
+
+    Raises UserError naming `keyrack unlock` when the session is locked and
+    the policy forbids a sign-in here.
+    """
+    from keyrack_sh import lock
+
+    with lock.session_lock(session.name, timeout=lock_timeout()):
+        token = _usable_token(session)
+        if token is None:
+            if not may_sign_in(policy):
+                raise _locked_error(session.name, None)
+            _sign_in(session, flow=flow, no_browser=no_browser, client_name=None)
+            token = cache.read_token(session.name)
+            if token is None:
+                raise ServiceError(f"sso-session {session.name!r}: the new token could not be read back")
+        return str(token["accessToken"])
+
+
+def _locked_error(session_name: str, profile: str | None) -> UserError:
+    target = profile or session_name
+    who = f"profile {profile!r} (sso-session {session_name!r})" if profile else f"sso-session {session_name!r}"
+    return UserError(f"{who} is locked and auto-unlock is off here",
+                     hint=f"keyrack unlock {target}")
+
+
+# -- role credentials -------------------------------------------------------
+
+
+def credentials(profile: Profile, session: SsoSession, *, policy: str, flow: str | None = None,
+                no_browser: bool = False, on_wait: Callable[[int | None], None] | None = None,
+                stamp: str | None = None) -> dict[str, Any]:
+    """The profile's role credentials (credential_process JSON), by the resolution order.
+
+    1. cached role credentials with enough time left (any profile of the same
+       session, account and role);
+    2. a valid access token: GetRoleCredentials;
+    3. a refresh token: renew silently, then 2;
+    4. sign in if `policy` allows (else UserError naming `keyrack unlock`), then 2.
+    Steps 2-4 run under the session's file lock, with the caches re-read after
+    taking it, so concurrent callers cause one sign-in and one fetch per role.
+    """
+    from keyrack_sh import lock
+
+    stamp = stamp if stamp is not None else paths.config_stamp()
+    hit = cache.find_role_creds(session.name, profile.account_id, profile.role_name, ROLE_CREDS_MIN_LEFT)
+    if hit is not None:
+        cache.write_role_creds(profile.name, session.name, profile.account_id, profile.role_name, hit, stamp)
+        return hit
+    if os.environ.get(SIGNING_IN_ENV) == session.name:
+        # Something we started while signing in asked for this session: waiting
+        # on our own lock would deadlock, so fail now.
+        raise UserError(f"sso-session {session.name!r} is being signed in by this process",
+                        hint="unset AWS_PROFILE for tools keyrack runs")
+    allowed = may_sign_in(policy)
+    if not allowed and not cache.token_might_work(cache.read_token(session.name)):
+        # Fail fast: nothing to do without a browser, and nothing to wait for.
+        raise _locked_error(session.name, profile.name)
+    with lock.session_lock(session.name, timeout=lock_timeout(), on_wait=on_wait):
+        hit = cache.find_role_creds(session.name, profile.account_id, profile.role_name, ROLE_CREDS_MIN_LEFT)
+        if hit is not None:
+            cache.write_role_creds(profile.name, session.name, profile.account_id, profile.role_name, hit, stamp)
+            return hit
+        return _fetch_locked(profile, session, allowed=allowed, flow=flow or profile.login or "pkce",
+                             no_browser=no_browser, stamp=stamp)
+
+
+def _fetch_locked(profile: Profile, session: SsoSession, *, allowed: bool, flow: str, no_browser: bool,
+                  stamp: str) -> dict[str, Any]:
+    from keyrack_sh.flows import portal
+
+    token = _usable_token(session)
+    if token is not None:
+        try:
+            creds = portal.role_credentials(session, token["accessToken"], profile.account_id, profile.role_name)
+        except portal.Unauthorized:
+            # Revoked or signed out elsewhere: the token is worthless, drop it.
+            cache.remove_token(session.name)
+            prompt_state.mark_locked(session.name)
+            token = None
+        else:
+            return _store(profile, session, creds, stamp)
+    if not allowed:
+        raise _locked_error(session.name, profile.name)
+    _sign_in(session, flow=flow, no_browser=no_browser, client_name=None)
+    token = cache.read_token(session.name)
+    if token is None:
+        raise ServiceError(f"sso-session {session.name!r}: the new token could not be read back")
+    try:
+        creds = portal.role_credentials(session, token["accessToken"], profile.account_id, profile.role_name)
+    except portal.Unauthorized:
+        raise ServiceError(f"IAM Identity Center rejected a token it just issued for {session.name!r}",
+                           hint=f"keyrack unlock {profile.name}") from None
+    return _store(profile, session, creds, stamp)
+
+
+def _store(profile: Profile, session: SsoSession, creds: dict[str, Any], stamp: str) -> dict[str, Any]:
+    cache.write_role_creds(profile.name, session.name, profile.account_id, profile.role_name, creds, stamp)
+    return creds
+
+
+# -- relock -----------------------------------------------------------------
+
+
+def relock(session_name: str, *, region: str | None = None) -> RelockResult:
+    """Log out at IAM Identity Center, then delete the session's local secrets.
+
+    Logout (with the stored token) is what ends the browser's sign-in. Then the
+    token file and keyrack's role credentials of this session go, and the
+    prompt state says locked. Other sessions are untouched. A failed logout is
+    reported in the result; the local state is cleared regardless.
+    """
+    from keyrack_sh import lock
+
+    with lock.session_lock(session_name, timeout=lock_timeout()):
+        token = cache.read_token(session_name)
+        logged_out, error = False, None
+        if token is None:
+            error = "no token (already locked)"
+        else:
+            from keyrack_sh.flows import portal
+
+            try:
+                portal.logout(region or token.get("region") or "", token["accessToken"])
+                logged_out = True
+            except (ServiceError, UserError, portal.Unauthorized) as exc:
+                error = str(exc) or type(exc).__name__
+        removed = []
+        if cache.remove_token(session_name):
+            removed.append(str(paths.token_file(session_name)))
+        removed.extend(str(p) for p in cache.remove_role_creds_of_session(session_name))
+        prompt_state.mark_locked(session_name)
+    return RelockResult(session=session_name, logged_out=logged_out, logout_error=error, removed=tuple(removed))
