@@ -65,6 +65,7 @@ class AwsConfig:
     def __init__(self, parser: configparser.RawConfigParser, path: Path) -> None:
         self._parser = parser
         self.path = path
+        self._loose: dict[str, str] | None = None
 
     # -- sections -----------------------------------------------------------
     def section_names(self) -> list[str]:
@@ -77,7 +78,10 @@ class AwsConfig:
         for section in (f"profile {name}",) + (("default",) if name == "default" else ()):
             if self._parser.has_section(section):
                 return section
-        return None
+        # botocore splits section names on whitespace: [profile   x] is profile x.
+        if self._loose is None:
+            self._loose = {" ".join(s.split()): s for s in self._parser.sections()}
+        return self._loose.get(f"profile {name}")
 
     def raw_profile(self, name: str) -> dict[str, str]:
         section = self._section_of_profile(name)

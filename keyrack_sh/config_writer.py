@@ -1,0 +1,449 @@
+"""Write keyrack's sections into the AWS config, keeping every other byte.
+
+Sections come from the jinja2 templates in keyrack_sh/templates/; edits to
+existing sections go through configupdater, which round-trips comments,
+blank lines and nested blocks. Planning is a pure function of the file's
+text (plan_set / plan_remove); writing (apply) happens under the config lock,
+atomically, with the previous version kept as `<config>.keyrack.bak`.
+"""
+from __future__ import annotations
+
+import configparser
+import contextlib
+import difflib
+import functools
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from keyrack_sh import atomic, paths, profiles, resources
+from keyrack_sh.errors import ServiceError, UserError
+from keyrack_sh.profiles import KEY_ACCOUNT, KEY_AUTO_UNLOCK, KEY_LOGIN, KEY_ROLE, KEY_SESSION, Profile, SsoSession
+
+if TYPE_CHECKING:
+    from configupdater import ConfigUpdater
+    from configupdater.section import Section
+
+MARKER = "managed by keyrack"
+BACKUP_SUFFIX = ".keyrack.bak"
+LOCK_TIMEOUT = 10.0
+
+# Keys that make an SDK pick another provider before credential_process
+# (sso_* for botocore and the Go SDK; assume-role and web identity come first
+# in botocore's chain). Taking over a profile drops them.
+_SHADOWING = ("role_arn", "source_profile", "credential_source", "web_identity_token_file")
+
+
+@dataclass(frozen=True)
+class SetRequest:
+    """What `keyrack set` was asked to write (already validated)."""
+
+    profile: str
+    start_url: str
+    sso_region: str
+    account_id: str
+    role_name: str
+    region: str | None = None
+    session: str | None = None  # None: shared by start URL + SSO region
+    auto_unlock: str | None = None
+    login: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The config before and after a change, and what the change means."""
+
+    path: Path
+    before: str | None  # None: the file does not exist yet
+    after: str
+    profile: Profile
+    session: SsoSession
+    profile_action: str  # add | update | take over | unchanged
+    session_action: str  # add | update | reuse
+    sections: tuple[str, ...] = field(default=())  # section names this plan touches
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+    @property
+    def needs_confirmation(self) -> bool:
+        """Changing what the user (or an earlier `set`) wrote needs a yes."""
+        return self.profile_action in ("update", "take over") or self.session_action == "update"
+
+    def diff(self) -> str:
+        before = (self.before or "").splitlines(keepends=True)
+        after = self.after.splitlines(keepends=True)
+        lines = difflib.unified_diff(before, after, f"{self.path} (now)", f"{self.path} (after set)", n=1)
+        return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+@dataclass(frozen=True)
+class RemovePlan:
+    path: Path
+    before: str
+    after: str
+    profile: str
+    session: str
+    session_removed: bool
+    last_of_session: bool  # no other keyrack profile uses the session
+
+
+# -- reading ------------------------------------------------------------------
+def read_config(path: Path | None = None) -> str | None:
+    """The config's text, or None when there is no file yet."""
+    path = path or paths.config_file()
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise UserError(f"{path} is a folder, not a config file") from None
+    except PermissionError:
+        raise UserError(f"cannot read {path}: permission denied") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not UTF-8 text", hint=f"fix {path} by hand, then try again") from None
+
+
+def _check_parses(text: str, path: Path) -> configparser.RawConfigParser:
+    """Parse as botocore does; a broken file is a UserError naming the line."""
+    parser = configparser.RawConfigParser(interpolation=None)
+    try:
+        parser.read_string(text, source=str(path))
+    except configparser.Error as exc:
+        raise UserError(profiles._parse_error_line(exc, path), hint=f"fix {path} by hand, then try again") from None
+    return parser
+
+
+def _updater(text: str, path: Path) -> ConfigUpdater:
+    from configupdater import ConfigUpdater
+
+    _check_parses(text, path)
+    updater = ConfigUpdater()
+    try:
+        updater.read_string(text, source=str(path))
+    except (configparser.Error, ValueError) as exc:
+        lineno = getattr(exc, "lineno", None)
+        where = f"{path}, line {lineno}" if lineno else str(path)
+        raise UserError(f"cannot parse {where}: {type(exc).__name__}",
+                        hint=f"fix {path} by hand, then try again") from None
+    return updater
+
+
+def _find(updater: ConfigUpdater, kind: str, name: str) -> Section | None:
+    """The section botocore would read as `[kind name]` (it splits on whitespace)."""
+    for section in updater.iter_sections():
+        words = section.name.split()
+        if words == [kind, name] or (kind == "profile" and name == "default" and words == ["default"]):
+            return section
+    return None
+
+
+def _value(section: Section, key: str) -> str | None:
+    option = section.get(key)
+    return None if option is None else (option.value or "").strip()
+
+
+def _is_keyrack_section(section: Section) -> bool:
+    return any(MARKER in line for line in str(section).splitlines() if line.lstrip().startswith(("#", ";")))
+
+
+# -- rendering ----------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def _templates() -> Any:
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(resources.templates_dir())),
+        autoescape=False,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def render_profile(profile: Profile) -> str:
+    return _templates().get_template("profile.ini.j2").render(
+        profile=profile, marker=MARKER,
+        credential_process=resources.credential_process_command(profile.name))
+
+
+def render_session(session: SsoSession) -> str:
+    return _templates().get_template("sso-session.ini.j2").render(session=session, marker=MARKER)
+
+
+def _profile_values(profile: Profile) -> dict[str, str]:
+    """The key = value lines of the profile template, in template order."""
+    values: dict[str, str] = {}
+    for line in render_profile(profile).splitlines()[1:]:
+        if line and not line.startswith("#"):
+            key, _, value = line.partition(" = ")
+            values[key] = value
+    return values
+
+
+# -- sessions -----------------------------------------------------------------
+def _same_url(a: str | None, b: str) -> bool:
+    return a is not None and a.rstrip("/") == b.rstrip("/")
+
+
+def derive_session_name(start_url: str) -> str:
+    """`acme` from https://acme.awsapps.com/start (a name valid for validate.session_name)."""
+    host = re.sub(r"^https://", "", start_url).split("/")[0].split(":")[0]
+    word = host.split(".")[0] if host.endswith((".awsapps.com", ".awsapps.cn")) else host
+    word = re.sub(r"[^A-Za-z0-9._-]", "-", word).strip("-._")[:48]
+    return word or "sso"
+
+
+def _choose_session(updater: ConfigUpdater, request: SetRequest, current: str | None) -> tuple[str, str]:
+    """(name, action): an explicit name, else one already pointing at this URL + region."""
+    def matches(name: str) -> bool:
+        section = _find(updater, "sso-session", name)
+        return section is not None and _same_url(_value(section, "sso_start_url"), request.start_url) \
+            and _value(section, "sso_region") == request.sso_region
+
+    if request.session:
+        section = _find(updater, "sso-session", request.session)
+        if section is None:
+            return request.session, "add"
+        return request.session, "reuse" if matches(request.session) else "update"
+    if current and matches(current):
+        return current, "reuse"
+    for section in updater.iter_sections():
+        words = section.name.split()
+        if len(words) == 2 and words[0] == "sso-session" and matches(words[1]):
+            return words[1], "reuse"
+    base = derive_session_name(request.start_url)
+    name, n = base, 1
+    while _find(updater, "sso-session", name) is not None:
+        n += 1
+        name = f"{base}-{n}"
+    return name, "add"
+
+
+# -- planning -----------------------------------------------------------------
+def _append(text: str, block: str) -> str:
+    """Add a rendered section at the end, one blank line after what was there."""
+    if text and not text.endswith("\n"):
+        text += "\n"
+    if text.strip() and not text.endswith("\n\n"):
+        text += "\n"
+    return text + block
+
+
+def _set_option(section: Section, key: str, value: str) -> None:
+    from configupdater.option import Option
+
+    if key in section:
+        section[key] = value
+        return
+    options = [b for b in section.iter_blocks() if isinstance(b, Option)]
+    if options:
+        options[-1].add_after.option(key, value)  # before the section's trailing blank lines
+    else:
+        section.set(key, value)
+
+
+def plan_set(text: str | None, request: SetRequest, path: Path | None = None) -> Plan:
+    """The config after `set` (pure: text in, text out). Raises UserError on a broken file."""
+    path = path or paths.config_file()
+    updater = _updater(text or "", path)
+    section = _find(updater, "profile", request.profile)
+    current_session = _value(section, KEY_SESSION) if section is not None else None
+    session_name, session_action = _choose_session(updater, request, current_session)
+
+    old = {k: _value(section, k) for k in (KEY_AUTO_UNLOCK, KEY_LOGIN, "region")} if section is not None else {}
+    managed = section is not None and current_session is not None
+    profile = Profile(
+        name=request.profile, session=session_name, account_id=request.account_id,
+        role_name=request.role_name,
+        # Flags not given keep what the profile already says.
+        region=request.region or old.get("region") or None,
+        auto_unlock=request.auto_unlock or old.get(KEY_AUTO_UNLOCK) or None,
+        login=request.login or old.get(KEY_LOGIN) or None,
+    )
+    session = SsoSession(name=session_name, start_url=request.start_url, region=request.sso_region)
+
+    if section is None:
+        profile_action = "add"
+    else:
+        profile_action = "update" if managed else "take over"
+        for key in list(section.keys()):
+            if key.startswith("sso_") or key in _SHADOWING:
+                del section[key]
+        for key, value in _profile_values(profile).items():
+            if _value(section, key) != value:
+                _set_option(section, key, value)
+        if not managed and section.first_block is not None:
+            section.first_block.add_before.comment(
+                f"# {MARKER}: change with 'keyrack set {profile.name}', remove with 'keyrack remove {profile.name}'")
+
+    if session_action == "update":
+        existing = _find(updater, "sso-session", session_name)
+        assert existing is not None
+        for key, value in (("sso_start_url", session.start_url), ("sso_region", session.region)):
+            if _value(existing, key) != value:
+                _set_option(existing, key, value)
+
+    after = str(updater)
+    if section is None:
+        after = _append(after, render_profile(profile))
+    if session_action == "add":
+        after = _append(after, render_session(session))
+    if section is not None and after == (text or ""):
+        profile_action = "unchanged"
+
+    _check_result(after, path, profile, session)
+    touched = ((f"profile {profile.name}",) if profile_action != "unchanged" else ()) + \
+        ((f"sso-session {session.name}",) if session_action != "reuse" else ())
+    return Plan(path=path, before=text, after=after, profile=profile, session=session,
+                profile_action=profile_action, session_action=session_action, sections=touched)
+
+
+def _check_result(after: str, path: Path, profile: Profile, session: SsoSession) -> None:
+    """Read the result back as botocore would: it must say exactly what was asked."""
+    config = profiles.AwsConfig(_check_parses(after, path), path)
+    got = config.profile(profile.name)
+    raw = config.raw_profile(profile.name)
+    got_session = config.session(profile.session)
+    if (got != profile or got_session.start_url != session.start_url or got_session.region != session.region
+            or any(k.startswith("sso_") for k in raw)
+            or raw.get("credential_process") != resources.credential_process_command(profile.name)):
+        raise ServiceError(f"keyrack would write a config that does not read back as asked ({profile.name})")
+
+
+def plan_remove(text: str | None, name: str, path: Path | None = None) -> RemovePlan:
+    path = path or paths.config_file()
+    updater = _updater(text or "", path)
+    section = _find(updater, "profile", name)
+    if section is None:
+        raise UserError(f"profile {name!r} is not in {path}", hint="keyrack list")
+    session = _value(section, KEY_SESSION)
+    if not session:
+        raise UserError(f"profile {name!r} is not managed by keyrack; not removing it",
+                        hint=f"edit {path} by hand")
+    section.detach()
+    # Any other profile naming the session keeps it: keyrack's, or an AWS CLI one (sso_session).
+    users = [s for s in updater.iter_sections() if s.name.split()[0] in ("profile", "default")
+             and session in (_value(s, KEY_SESSION), _value(s, "sso_session"))]
+    keyrack_users = [s for s in users if _value(s, KEY_SESSION) == session]
+    session_section = _find(updater, "sso-session", session)
+    session_removed = not users and session_section is not None and _is_keyrack_section(session_section)
+    if session_removed:
+        assert session_section is not None
+        session_section.detach()
+    after = str(updater)
+    if text and not text.endswith("\n\n") and after.endswith("\n\n"):
+        after = after[:-1]  # the blank line `set` put before the sections it appended
+    return RemovePlan(path=path, before=text or "", after=after, profile=name, session=session,
+                      session_removed=session_removed, last_of_session=not keyrack_users)
+
+
+# -- writing ------------------------------------------------------------------
+@contextlib.contextmanager
+def config_lock(timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    """One config writer at a time, waiting at most `timeout` seconds."""
+    import filelock
+
+    atomic.ensure_private_dir(paths.locks_dir())
+    lock = filelock.FileLock(str(paths.config_lock()), timeout=timeout)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise ServiceError(f"another keyrack kept {paths.config_file()} locked for {timeout:.0f} s",
+                           hint="try again in a moment") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _target(path: Path) -> Path:
+    # Write through a symlinked config (dotfile repos) instead of replacing the link.
+    return Path(os.path.realpath(path))
+
+
+def write(path: Path, before: str | None, after: str, backup: bool = True) -> None:
+    """Atomically replace the config (keeping its mode), the old version kept as a backup."""
+    target = _target(path)
+    try:
+        if before is None:
+            if not target.parent.exists():
+                atomic.ensure_private_dir(target.parent)
+            mode = 0o600
+        else:
+            mode = target.stat().st_mode & 0o7777
+            if backup:
+                atomic.write_bytes(target.with_name(target.name + BACKUP_SUFFIX), before.encode("utf-8"),
+                                   mode=mode, private_dir=False)
+        atomic.write_bytes(target, after.encode("utf-8"), mode=mode, private_dir=False)
+    except PermissionError as exc:
+        raise UserError(f"cannot write {exc.filename or target}: permission denied") from None
+
+
+def apply(request: SetRequest, approve: Callable[[Plan], None] | None = None) -> Plan:
+    """Plan, let `approve` see it (it raises to refuse), then write under the lock."""
+    path = paths.config_file()
+    plan = plan_set(read_config(path), request, path)
+    if approve is not None:
+        approve(plan)  # outside the lock: a person may take a while to answer
+    with config_lock():
+        plan = plan_set(read_config(path), request, path)  # fresh: another writer may have been first
+        if plan.changed:
+            write(path, plan.before, plan.after)
+    return plan
+
+
+def apply_remove(name: str) -> RemovePlan:
+    path = paths.config_file()
+    with config_lock():
+        plan = plan_remove(read_config(path), name, path)
+        write(path, plan.before, plan.after)
+    return plan
+
+
+def _revert_sections(current: str, before: str | None, names: tuple[str, ...], path: Path) -> str:
+    """Put `names` back as they were in `before`, keeping everyone else's later edits."""
+    now = _updater(current, path)
+    old = _updater(before or "", path)
+    for name in names:
+        kind, _, word = name.partition(" ")
+        cur = _find(now, kind, word)
+        was = _find(old, kind, word)
+        if cur is None:
+            continue  # nothing of ours left (a section keyrack never added is not resurrected)
+        if was is None:
+            cur.detach()
+            continue
+        prev, nxt = cur.previous_block, cur.next_block
+        cur.detach()
+        was.detach()
+        if prev is not None:
+            prev.add_after.section(was)
+        elif nxt is not None:
+            nxt.add_before.section(was)
+        else:
+            now.add_section(was)
+    return str(now)
+
+
+def restore(plan: Plan) -> None:
+    """Undo a plan: the exact bytes from before, or only our sections if someone wrote since."""
+    with config_lock():
+        current = read_config(plan.path)
+        if current == plan.after:
+            target = plan.before
+        elif current is None:
+            return
+        else:
+            target = _revert_sections(current, plan.before, plan.sections, plan.path)
+        if target is None:
+            atomic.remove(_target(plan.path))
+        elif target != current:
+            write(plan.path, current, target, backup=False)
