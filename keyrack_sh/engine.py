@@ -191,7 +191,12 @@ def _sign_in(session: SsoSession, *, flow: str, no_browser: bool, client_name: s
         started = time.time()
         client = register.client_for(session, client_name=client_name, flow=flow)
         run = device.sign_in if flow == "device" else pkce.sign_in
-        token = run(session, client, no_browser=no_browser, timeout=signin_timeout())
+        try:
+            token = run(session, client, no_browser=no_browser, timeout=signin_timeout())
+        except register.InvalidClient:
+            # The cached registration was revoked or expired server-side: once more, freshly registered.
+            client = register.client_for(session, client_name=client_name, flow=flow, force=True)
+            token = run(session, client, no_browser=no_browser, timeout=signin_timeout())
         cache.write_token(session.name, token)
     finally:
         os.environ.pop(SIGNING_IN_ENV, None)

@@ -1,1 +1,1 @@
-
+"""Sign-in flows against IAM Identity Center: register, PKCE, device code, refresh, portal calls."""

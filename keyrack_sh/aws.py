@@ -1,0 +1,80 @@
+"""boto3/botocore clients for IAM Identity Center, isolated from the user's profile.
+
+AWS_PROFILE usually names the very keyrack profile being resolved: a client
+built from it would run credential_process again and wait on our own lock.
+So the session's profile and region variables are blanked (as aws-sso-util
+does) and the clients are unsigned (the SSO APIs take a bearer token, not
+SigV4), so botocore never looks for credentials at all. Endpoint overrides
+(AWS_ENDPOINT_URL_SSO_OIDC / _SSO) still apply.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from keyrack_sh.errors import ServiceError, UserError
+
+_BLANK = (None, None, None, None)
+
+
+def _session() -> Any:
+    import botocore.session
+
+    return botocore.session.Session(session_vars={"profile": _BLANK, "region": _BLANK})
+
+
+def _config() -> Any:
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    # Bounded: a hung server becomes a ServiceError, not a hung SDK call.
+    return Config(signature_version=UNSIGNED, connect_timeout=10, read_timeout=30,
+                  retries={"mode": "standard", "total_max_attempts": 3})
+
+
+def oidc_client(region: str) -> Any:
+    return _session().create_client("sso-oidc", region_name=region, config=_config())
+
+
+def portal_client(region: str) -> Any:
+    return _session().create_client("sso", region_name=region, config=_config())
+
+
+def error_code(exc: BaseException) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def http_status(exc: BaseException) -> int:
+    response = getattr(exc, "response", None) or {}
+    return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+
+
+def service_error(exc: BaseException, what: str) -> ServiceError:
+    """A transient or server-side failure of `what`, without echoing request data."""
+    code = error_code(exc) or type(exc).__name__
+    status = http_status(exc)
+    detail = f"{code}, HTTP {status}" if status else code
+    return ServiceError(f"IAM Identity Center failed {what} ({detail})", hint="try again in a moment")
+
+
+def is_transport_error(exc: BaseException) -> bool:
+    from botocore.exceptions import BotoCoreError
+
+    return isinstance(exc, BotoCoreError)
+
+
+def translate(exc: BaseException, what: str) -> Exception:
+    """Map a botocore failure of `what` to keyrack's errors (exit 1 vs 2)."""
+    from botocore.exceptions import ClientError, EndpointConnectionError, NoRegionError
+
+    if isinstance(exc, NoRegionError):
+        return UserError(f"no region for {what}", hint="set sso_region in the [sso-session] section")
+    if isinstance(exc, EndpointConnectionError):
+        return ServiceError(f"cannot reach IAM Identity Center for {what}", hint="check the network, then try again")
+    if isinstance(exc, ClientError):
+        code = error_code(exc)
+        if code in ("InvalidRequestException", "InvalidScopeException", "UnsupportedGrantTypeException"):
+            return UserError(f"IAM Identity Center refused {what} ({code})",
+                             hint="check sso_start_url, sso_region and sso_registration_scopes")
+        return service_error(exc, what)
+    return service_error(exc, what)

@@ -1,0 +1,96 @@
+"""credential_process hot path: print cached role credentials, or hand over.
+
+Run by every AWS SDK call as `<python> -I -S <this file> PROFILE`, so it
+starts with no site and may import nothing but builtin modules: no keyrack
+module, no json, no re (each costs ~10 ms, several times the whole hit).
+The cache file (docs/ARCHITECTURE.md) is two lines: a space-separated header
+that can be checked with str.split, and the JSON answer, printed verbatim.
+A miss enables site, puts this package on sys.path and runs the slow path.
+"""
+import os
+import sys
+import time
+
+MIN_LEFT = 20 * 60  # hand out nothing botocore would ask for again soon
+_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
+
+
+# -- paths: the same answers as keyrack_sh/paths.py (tests/fast_test.py keeps them in step)
+
+
+def _expand(path):
+    return os.path.expanduser(path)
+
+
+def keyrack_home():
+    return _expand(os.environ.get("KEYRACK_HOME") or "~/.aws/keyrack")
+
+
+def config_file():
+    return _expand(os.environ.get("AWS_CONFIG_FILE") or "~/.aws/config")
+
+
+def creds_file(profile):
+    return keyrack_home() + "/creds/" + profile
+
+
+def config_stamp():
+    try:
+        st = os.stat(config_file())
+    except OSError:
+        return "0:0:0"
+    return "%d:%d:%d" % (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def valid_name(profile):
+    return 0 < len(profile) <= 64 and profile[0] not in "._-" and not set(profile) - _NAME_CHARS
+
+
+def cached(profile):
+    """The stored JSON line for `profile` if it may be served now, else None."""
+    try:
+        with open(creds_file(profile), "rb") as f:
+            header = f.readline().split()
+            payload = f.readline()
+    except OSError:
+        return None
+    if len(header) != 7 or header[0] != b"keyrack-creds" or header[1] != b"1":
+        return None
+    try:
+        expires = int(header[2])
+    except ValueError:
+        return None
+    if expires - time.time() <= MIN_LEFT or header[6].decode("ascii", "replace") != config_stamp():
+        return None
+    if not payload.startswith(b"{") or not payload.endswith(b"}\n"):
+        return None  # a torn write (impossible with os.replace, but cheap to refuse)
+    return payload
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) == 1 and valid_name(argv[0]):
+        payload = cached(argv[0])
+        if payload is not None:
+            out = sys.stdout.buffer
+            out.write(payload)
+            out.flush()
+            return 0
+    return _slow(argv)
+
+
+def _slow(argv):
+    if sys.flags.no_site:
+        import site
+
+        site.main()
+    parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if parent not in sys.path:
+        sys.path.insert(0, parent)
+    from keyrack_sh import credential_process
+
+    return credential_process.main(argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

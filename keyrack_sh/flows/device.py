@@ -1,0 +1,65 @@
+"""Device-code sign-in, for hosts without a local browser (SSH, containers)."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from keyrack_sh import aws, cache
+from keyrack_sh.errors import ServiceError, UserError
+from keyrack_sh.flows import browser, register
+from keyrack_sh.profiles import SsoSession
+
+GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+SLOW_DOWN_STEP = 5
+
+
+def sign_in(session: SsoSession, client: dict[str, Any], *, no_browser: bool, timeout: float,
+            sleep: Any = time.sleep) -> dict[str, Any]:
+    """Start a device authorization, show the code, poll until approved, denied or timed out."""
+    oidc = aws.oidc_client(session.region)
+    try:
+        auth = oidc.start_device_authorization(clientId=client["clientId"], clientSecret=client["clientSecret"],
+                                               startUrl=session.start_url)
+    except Exception as exc:
+        if register.is_invalid_client(exc):
+            raise register.InvalidClient() from None
+        raise aws.translate(exc, "to start a device sign-in") from None
+    url = auth.get("verificationUriComplete") or auth["verificationUri"]
+    browser.open_url(url, no_browser=no_browser, what=f"sso-session {session.name!r}", code=auth.get("userCode"))
+    interval = float(auth.get("interval") or 5)
+    deadline = time.monotonic() + min(timeout, float(auth.get("expiresIn") or timeout))
+    while True:
+        started = time.time()
+        try:
+            resp = oidc.create_token(clientId=client["clientId"], clientSecret=client["clientSecret"],
+                                     grantType=GRANT, deviceCode=auth["deviceCode"])
+        except Exception as exc:
+            code = aws.error_code(exc)
+            if code == "AuthorizationPendingException":
+                pass
+            elif code == "SlowDownException":
+                interval += SLOW_DOWN_STEP
+            elif code == "ExpiredTokenException":
+                raise _timed_out(session, timeout) from None
+            elif register.is_invalid_client(exc):
+                raise register.InvalidClient() from None
+            elif code in ("AccessDeniedException", "InvalidGrantException"):
+                raise UserError(f"sign-in to sso-session {session.name!r} was denied",
+                                hint="run the command again and approve the code") from None
+            else:
+                raise aws.translate(exc, "to issue a token") from None
+        else:
+            if not resp.get("accessToken"):
+                raise ServiceError("IAM Identity Center returned no access token")
+            return cache.make_token(start_url=session.start_url, region=session.region,
+                                    access_token=resp["accessToken"],
+                                    expires_in=float(resp.get("expiresIn") or 3600) - (time.time() - started),
+                                    refresh_token=resp.get("refreshToken"), client=client)
+        if time.monotonic() + interval > deadline:
+            raise _timed_out(session, timeout)
+        sleep(interval)
+
+
+def _timed_out(session: SsoSession, timeout: float) -> UserError:
+    return UserError(f"sign-in to sso-session {session.name!r} timed out after {timeout:g} s",
+                     hint="run the command again and approve the code in the browser")

@@ -1,0 +1,68 @@
+"""The AWS access portal calls: role credentials and logout (bearer token, unsigned)."""
+from __future__ import annotations
+
+from typing import Any
+
+from keyrack_sh import aws, cache
+from keyrack_sh.errors import UserError
+from keyrack_sh.profiles import SsoSession
+
+
+class Unauthorized(Exception):
+    """The portal rejected the access token (revoked, signed out): the session is locked."""
+
+
+def role_credentials(session: SsoSession, access_token: str, account_id: str, role_name: str) -> dict[str, Any]:
+    """credential_process JSON for the role, from GetRoleCredentials."""
+    sso = aws.portal_client(session.region)
+    try:
+        resp = sso.get_role_credentials(roleName=role_name, accountId=account_id, accessToken=access_token)
+    except Exception as exc:
+        code = aws.error_code(exc)
+        if code == "UnauthorizedException":
+            raise Unauthorized(code) from None
+        if code in ("ForbiddenException", "ResourceNotFoundException"):
+            raise UserError(f"no access to role {role_name!r} in account {account_id} "
+                            f"through sso-session {session.name!r}",
+                            hint="ask your administrator for the assignment, or keyrack set PROFILE "
+                                 "--account-id ... --role-name ...") from None
+        raise aws.translate(exc, "to issue role credentials") from None
+    return cache.role_creds_from_portal(resp["roleCredentials"])
+
+
+def logout(region: str, access_token: str) -> None:
+    """End the session at IAM Identity Center (also ends the browser's sign-in)."""
+    sso = aws.portal_client(region)
+    try:
+        sso.logout(accessToken=access_token)
+    except Exception as exc:
+        if aws.error_code(exc) == "UnauthorizedException":
+            raise Unauthorized("the token was already rejected") from None
+        raise aws.translate(exc, "to log out") from None
+
+
+def list_accounts(session: SsoSession, access_token: str) -> list[dict[str, Any]]:
+    """Every account the token can reach (pages followed)."""
+    sso = aws.portal_client(session.region)
+    try:
+        out: list[dict[str, Any]] = []
+        for page in sso.get_paginator("list_accounts").paginate(accessToken=access_token):
+            out.extend(page.get("accountList", []))
+        return out
+    except Exception as exc:
+        if aws.error_code(exc) == "UnauthorizedException":
+            raise Unauthorized("token rejected") from None
+        raise aws.translate(exc, "to list accounts") from None
+
+
+def list_account_roles(session: SsoSession, access_token: str, account_id: str) -> list[dict[str, Any]]:
+    sso = aws.portal_client(session.region)
+    try:
+        out: list[dict[str, Any]] = []
+        for page in sso.get_paginator("list_account_roles").paginate(accessToken=access_token, accountId=account_id):
+            out.extend(page.get("roleList", []))
+        return out
+    except Exception as exc:
+        if aws.error_code(exc) == "UnauthorizedException":
+            raise Unauthorized("token rejected") from None
+        raise aws.translate(exc, "to list roles") from None

@@ -1,0 +1,40 @@
+"""Silent renewal with the refresh token (no browser).
+
+The server may rotate the refresh token, so the newest one is always kept; the
+caller holds the session lock and has just re-read the token file.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from keyrack_sh import aws, cache
+from keyrack_sh.profiles import SsoSession
+
+# The refresh token (or its client) is dead: the session needs a browser.
+DEAD = ("InvalidGrantException", "InvalidClientException", "UnauthorizedClientException",
+        "ExpiredTokenException", "AccessDeniedException", "InvalidRequestException")
+
+
+def renew(session: SsoSession, token: dict[str, Any]) -> dict[str, Any] | None:
+    """A new token record, or None when the refresh token no longer works."""
+    if not cache.token_might_work(token) or not token.get("refreshToken"):
+        return None
+    client = {"clientId": token["clientId"], "clientSecret": token["clientSecret"],
+              "expiresAt": cache.registration_expiry(token) or time.time() + 86400}
+    oidc = aws.oidc_client(token.get("region") or session.region)
+    started = time.time()
+    try:
+        resp = oidc.create_token(clientId=client["clientId"], clientSecret=client["clientSecret"],
+                                 grantType="refresh_token", refreshToken=token["refreshToken"])
+    except Exception as exc:
+        if aws.error_code(exc) in DEAD:
+            return None
+        raise aws.translate(exc, "to renew the session") from None
+    if not resp.get("accessToken"):
+        return None
+    return cache.make_token(start_url=token.get("startUrl") or session.start_url,
+                            region=token.get("region") or session.region,
+                            access_token=resp["accessToken"],
+                            expires_in=float(resp.get("expiresIn") or 3600) - (time.time() - started),
+                            refresh_token=resp.get("refreshToken") or token["refreshToken"], client=client)
