@@ -364,3 +364,37 @@ def relock(session_name: str, *, region: str | None = None) -> RelockResult:
         removed.extend(str(p) for p in cache.remove_role_creds_of_session(session_name))
         prompt_state.mark_locked(session_name)
     return RelockResult(session=session_name, logged_out=logged_out, logout_error=error, removed=tuple(removed))
+
+
+# -- for export / exec ---------------------------------------------------------
+
+# Variables that would make an SDK in the child pick other credentials than ours.
+_CLEARED = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")
+
+
+def profile_credentials(profile_name: str) -> tuple[dict[str, Any], dict[str, str | None]]:
+    """(credential_process JSON, environment changes) for `profile_name`.
+
+    The changes set the standard variables and unset AWS_PROFILE (None means
+    unset), so SDKs in a child process use the keys instead of running
+    keyrack again through the profile.
+    """
+    from keyrack_sh import profiles, validate
+
+    validate.profile_name(profile_name)
+    config = profiles.load()
+    profile = config.profile(profile_name)
+    session = config.session(profile.session)
+    creds = credentials(profile, session, policy=policy_for(profile))
+    env: dict[str, str | None] = {
+        "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": creds["SessionToken"],
+        "AWS_CREDENTIAL_EXPIRATION": creds["Expiration"],
+    }
+    if profile.region:
+        env["AWS_REGION"] = profile.region
+        env["AWS_DEFAULT_REGION"] = profile.region
+    for name in _CLEARED:
+        env[name] = None
+    return creds, env

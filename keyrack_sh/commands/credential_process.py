@@ -1,10 +1,14 @@
-"""`keyrack credential-process`: not built yet."""
+"""`keyrack credential-process PROFILE`: what an AWS SDK runs (see keyrack_sh/fast.py).
+
+cli.main sends the plain form straight to fast.main; this module only sees
+the odd spellings argparse had to parse, and answers them the same way.
+"""
 from __future__ import annotations
 
 import argparse
 
-from keyrack_sh.errors import UserError
-
 
 def run(args: argparse.Namespace) -> int:
-    raise UserError("'keyrack credential-process' is not built yet")
+    from keyrack_sh import fast
+
+    return fast.main([args.profile])

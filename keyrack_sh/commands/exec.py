@@ -1,10 +1,32 @@
-"""`keyrack exec`: not built yet."""
+"""`keyrack exec PROFILE -- CMD ARGS...`: run CMD with the profile's credentials."""
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 
+from keyrack_sh import engine
 from keyrack_sh.errors import UserError
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UserError("'keyrack exec' is not built yet")
+    cmd = list(args.cmd)
+    if cmd[:1] == ["--"]:
+        cmd = cmd[1:]
+    if not cmd:
+        raise UserError("no command to run", hint=f"keyrack exec {args.profile} -- aws sts get-caller-identity")
+    _creds, changes = engine.profile_credentials(args.profile)
+    env = dict(os.environ)
+    for name, value in changes.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    try:
+        proc = subprocess.run(cmd, env=env)
+    except FileNotFoundError:
+        raise UserError(f"command not found: {cmd[0][:80]!r}") from None
+    except PermissionError:
+        raise UserError(f"cannot run {cmd[0][:80]!r}: permission denied") from None
+    # A child killed by a signal: report it the way shells do.
+    return proc.returncode if proc.returncode >= 0 else 128 - proc.returncode

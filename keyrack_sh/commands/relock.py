@@ -1,10 +1,42 @@
-"""`keyrack relock`: not built yet."""
+"""`keyrack relock [PROFILE | --session NAME | --all]`: sign out at AWS, delete local secrets."""
 from __future__ import annotations
 
 import argparse
+import json
 
-from keyrack_sh.errors import UserError
+from keyrack_sh import engine, profiles, validate
+
+
+def _targets(args: argparse.Namespace) -> list[tuple[str, str | None]]:
+    """(session, region) pairs to relock."""
+    config = profiles.load()
+    if args.all:
+        names = list(dict.fromkeys(config.profile(p).session for p in config.profile_names()))
+    elif args.session:
+        names = [validate.session_name(args.session)]
+    else:
+        validate.profile_name(args.profile)
+        names = [config.profile(args.profile).session]
+    out = []
+    for name in names:
+        region = config.session(name).region if name in config.session_names() else None
+        out.append((name, region))
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UserError("'keyrack relock' is not built yet")
+    results = [engine.relock(name, region=region) for name, region in _targets(args)]
+    if args.json:
+        print(json.dumps([r.to_json() for r in results], sort_keys=True))
+        return 0
+    if not results:
+        print("no sso-sessions to relock")
+    for r in results:
+        if r.logged_out:
+            how = "signed out at AWS"
+        elif r.logout_error:
+            how = f"server sign-out not done: {r.logout_error}"
+        else:
+            how = "server sign-out not done"
+        print(f"relocked sso-session {r.session}: {how}; removed {len(r.removed)} local file(s)")
+    return 0

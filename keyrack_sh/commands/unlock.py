@@ -1,10 +1,33 @@
-"""`keyrack unlock`: not built yet."""
+"""`keyrack unlock PROFILE`: sign in now (even when auto-unlock is 'never')."""
 from __future__ import annotations
 
 import argparse
+import json
+import time
 
-from keyrack_sh.errors import UserError
+from keyrack_sh import engine, profiles, validate
+
+
+def _when(epoch: int | None) -> str:
+    if not epoch:
+        return "unknown"
+    left = max(0, int(epoch - time.time()))
+    clock = time.strftime("%H:%M", time.localtime(epoch))
+    return f"{clock} ({left // 3600}h{left % 3600 // 60:02d}m left)"
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UserError("'keyrack unlock' is not built yet")
+    validate.profile_name(args.profile)
+    config = profiles.load()
+    profile = config.profile(args.profile)
+    session = config.session(profile.session)
+    flow = "device" if args.device_code else (profile.login or "pkce")
+    info = engine.unlock(session, flow=flow, no_browser=args.no_browser)
+    if args.json:
+        print(json.dumps({"profile": profile.name, **info.to_json()}, sort_keys=True))
+    elif info.signed_in:
+        print(f"unlocked sso-session {session.name} (profile {profile.name}) until {_when(info.session_end)}")
+    else:
+        print(f"sso-session {session.name} is already unlocked until {_when(info.session_end)} "
+              f"(keyrack relock {profile.name} to sign out)")
+    return 0
