@@ -1,0 +1,94 @@
+"""keyrack's caches: AWS CLI v2 token files, client registrations, role
+credentials; private modes; corrupt files count as absent."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from keyrack_sh import cache, paths
+
+
+@pytest.fixture(autouse=True)
+def private_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("KEYRACK_HOME", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    return tmp_path
+
+
+CLIENT = {"clientId": "cid", "clientSecret": "csecret", "expiresAt": int(time.time()) + 86400}
+
+
+def creds(expires_in: float, key: str = "ASIA1") -> dict:
+    return {"Version": 1, "AccessKeyId": key, "SecretAccessKey": "s", "SessionToken": "t",
+            "Expiration": cache.iso_z(time.time() + expires_in)}
+
+
+def test_a_token_is_written_in_the_aws_cli_v2_format_privately(private_home: Path) -> None:
+    token = cache.make_token(start_url="https://x.awsapps.com/start", region="eu-west-1", access_token="at",
+                             expires_in=3600, refresh_token="rt", client=CLIENT)
+    cache.write_token("acme", token)
+    path = paths.token_file("acme")
+    assert path.parent == private_home / ".aws" / "sso" / "cache"
+    on_disk = json.loads(path.read_text())
+    assert set(on_disk) == {"startUrl", "region", "accessToken", "expiresAt", "clientId", "clientSecret",
+                            "registrationExpiresAt", "refreshToken"}
+    assert on_disk["expiresAt"].endswith("Z") and on_disk["registrationExpiresAt"].endswith("Z")
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+    assert cache.read_token("acme") == on_disk
+
+
+@pytest.mark.parametrize("content", ["", "{", '{"accessToken": "at"}', '["not", "an", "object"]',
+                                     '{"accessToken": "at", "expiresAt": "soon"}', "\xff\xfe"])
+def test_a_corrupt_or_half_written_token_counts_as_absent(content: str) -> None:
+    path = paths.token_file("acme")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(content.encode("latin-1"))
+    assert cache.read_token("acme") is None
+
+
+def test_times_in_other_tools_formats_are_understood() -> None:
+    assert cache.parse_time("2026-11-27T12:00:00Z") == cache.parse_time("2026-11-27T12:00:00+00:00")
+    assert cache.parse_time("2026-11-27T12:00:00UTC") == cache.parse_time("2026-11-27T12:00:00Z")
+    assert cache.parse_time("2026-11-27T12:00:00.123456Z") == pytest.approx(cache.parse_time("2026-11-27T12:00:00Z") + 0.123456)
+    assert cache.iso_z(cache.parse_time("2026-11-27T12:00:00Z")) == "2026-11-27T12:00:00Z"
+
+
+def test_a_refresh_token_keeps_an_expired_session_alive_until_its_registration_ends() -> None:
+    base = {"accessToken": "at", "expiresAt": cache.iso_z(time.time() - 10)}
+    assert not cache.token_might_work(base)
+    live = {**base, "refreshToken": "rt", "clientId": "c", "clientSecret": "s",
+            "registrationExpiresAt": cache.iso_z(time.time() + 100)}
+    assert cache.token_might_work(live)
+    assert not cache.token_might_work({**live, "registrationExpiresAt": cache.iso_z(time.time() - 1)})
+
+
+def test_role_credentials_are_shared_by_profiles_of_the_same_role_only(private_home: Path) -> None:
+    cache.write_role_creds("a", "s1", "111111111111", "Admin", creds(3600, "ASIAA"), "1:2:3")
+    cache.write_role_creds("b", "s1", "111111111111", "ReadOnly", creds(3600, "ASIAB"), "1:2:3")
+    cache.write_role_creds("c", "s1", "111111111111", "Admin", creds(600, "ASIAC"), "1:2:3")
+    assert cache.find_role_creds("s1", "111111111111", "Admin", 960)["AccessKeyId"] == "ASIAA"
+    assert cache.find_role_creds("s1", "111111111111", "ReadOnly", 960)["AccessKeyId"] == "ASIAB"
+    assert cache.find_role_creds("s2", "111111111111", "Admin", 960) is None
+    assert cache.find_role_creds("s1", "111111111111", "Admin", 4000) is None
+    assert paths.creds_file("a").stat().st_mode & 0o777 == 0o600
+
+
+def test_the_creds_file_has_the_header_the_hot_path_reads() -> None:
+    c = creds(3600)
+    cache.write_role_creds("p", "s1", "111111111111", "Admin", c, "9:8:7")
+    header, payload = paths.creds_file("p").read_text().splitlines()
+    assert header.split() == ["keyrack-creds", "1", str(int(cache.parse_time(c["Expiration"]))), "s1",
+                              "111111111111", "Admin", "9:8:7"]
+    assert json.loads(payload) == c
+
+
+def test_removing_a_sessions_role_credentials_leaves_other_sessions() -> None:
+    cache.write_role_creds("a", "s1", "111111111111", "Admin", creds(3600), "1:2:3")
+    cache.write_role_creds("b", "s2", "111111111111", "Admin", creds(3600), "1:2:3")
+    assert cache.remove_role_creds_of_session("s1") == [paths.creds_file("a")]
+    assert not paths.creds_file("a").exists() and paths.creds_file("b").exists()
