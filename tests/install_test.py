@@ -1,0 +1,235 @@
+"""install.sh, run for real in a temporary HOME: venv, link, rc lines, uninstall.
+
+One install is shared by the module (pip takes a few seconds); the tests run
+in file order and the last one uninstalls it.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from keyrack_sh import __version__
+
+REPO = Path(__file__).resolve().parent.parent
+INSTALL_SH = REPO / "install.sh"
+MARKER = "# added by keyrack install.sh"
+SHELL_BINS = {name: shutil.which(name) for name in ("bash", "zsh", "fish")}
+BASHRC = b"# my bashrc\nexport EDITOR=vi\n"
+ZSHRC_NO_NEWLINE = b"setopt autocd"  # no final newline: uninstall must restore exactly this
+
+
+def _env(home: Path, **extra: str) -> dict[str, str]:
+    """A clean environment: only system folders on PATH, so ~/.local/bin is not on it."""
+    env = {
+        "HOME": str(home),
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "PYTHON": sys.executable,
+        "LANG": "C.UTF-8",
+        "TERM": "dumb",
+    }
+    env.update(extra)
+    return env
+
+
+def _install(home: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["sh", str(INSTALL_SH), *args], env=_env(home, **extra),
+                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+
+
+def _tree(root: Path) -> dict[str, bytes | str]:
+    """Every file (bytes), symlink (target) and folder under root."""
+    out: dict[str, bytes | str] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = Path(dirpath, name)
+            rel = str(p.relative_to(root))
+            if p.is_symlink():
+                out[rel] = "-> " + os.readlink(p)
+            elif p.is_dir():
+                out[rel] = "dir"
+            else:
+                out[rel] = p.read_bytes()
+    return out
+
+
+def _rc_files(home: Path) -> dict[str, Path]:
+    return {"bash": home / ".bashrc", "zsh": home / ".zshrc", "fish": home / ".config/fish/config.fish"}
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory):
+    home = tmp_path_factory.mktemp("install-home")
+    (home / ".bashrc").write_bytes(BASHRC)
+    (home / ".zshrc").write_bytes(ZSHRC_NO_NEWLINE)
+    aws = home / ".aws"
+    aws.mkdir()
+    (aws / "config").write_text("[profile mine]\nregion = eu-west-1\n")
+    before = _tree(home)
+    result = _install(home, "--yes")
+    assert result.returncode == 0, result.stderr
+    return home, before, result
+
+
+def test_install_links_a_working_keyrack(installed):
+    home, _, _ = installed
+    link = home / ".local/bin/keyrack"
+    assert link.is_symlink()
+    assert os.readlink(link) == str(home / ".local/share/keyrack/venv/bin/keyrack")
+    out = subprocess.run([str(link), "--version"], capture_output=True, text=True, timeout=60,
+                         env=_env(home))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == f"keyrack {__version__}"
+
+
+def test_install_venv_is_complete_not_borrowing_site_packages(installed):
+    home, _, _ = installed
+    python = home / ".local/share/keyrack/venv/bin/python"
+    code = "import boto3, configupdater, filelock, jinja2, shellingham, keyrack_sh, sys; print(sys.prefix)"
+    out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=60,
+                         env=_env(home))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(home / ".local/share/keyrack/venv")
+    cfg = (home / ".local/share/keyrack/venv/pyvenv.cfg").read_text()
+    assert "include-system-site-packages = false" in cfg
+
+
+def test_install_says_what_it_did_in_a_few_lines(installed):
+    _, _, result = installed
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"Installed keyrack {__version__} (venv) from {REPO}"
+    assert len(lines) <= 8
+    # the temp HOME's bin folder is not on the test's PATH
+    assert any("is not on your PATH" in line for line in lines)
+    assert result.stderr == ""
+
+
+def test_install_adds_one_marked_line_per_installed_shell(installed):
+    home, _, _ = installed
+    for shell, rc in _rc_files(home).items():
+        if not SHELL_BINS[shell]:
+            assert not rc.exists()
+            continue
+        text = rc.read_text()
+        assert text.count(MARKER) == 1, (shell, text)
+    assert (home / ".bashrc").read_bytes().startswith(BASHRC)
+    assert (home / ".zshrc").read_bytes().startswith(ZSHRC_NO_NEWLINE + b"\n")
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_interactive_shell_loads_the_hook(installed, shell):
+    if not SHELL_BINS[shell]:
+        pytest.skip(f"{shell} is not installed")
+    home, _, _ = installed
+    probe = {
+        "bash": ["bash", "-i", "-c", "type -t keyrack"],
+        "zsh": ["zsh", "-i", "-c", "whence -w keyrack"],
+        "fish": ["fish", "-i", "-c", "functions -q keyrack; and echo function"],
+    }[shell]
+    out = subprocess.run(probe, capture_output=True, text=True, timeout=60, env=_env(home),
+                         stdin=subprocess.DEVNULL)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("function"), (out.stdout, out.stderr)
+    assert "keyrack:" not in out.stderr
+
+
+def test_installing_twice_changes_nothing(installed):
+    home, _, _ = installed
+    rcs_before = {p: p.read_bytes() for p in _rc_files(home).values() if p.exists()}
+    link_before = os.readlink(home / ".local/bin/keyrack")
+    again = _install(home, "--yes")
+    assert again.returncode == 0, again.stderr
+    assert {p: p.read_bytes() for p in rcs_before} == rcs_before
+    assert os.readlink(home / ".local/bin/keyrack") == link_before
+    assert "already has keyrack's line" in again.stdout
+
+
+def test_uninstall_removes_exactly_what_install_added(installed):
+    home, before, _ = installed
+    result = _install(home, "--uninstall")
+    assert result.returncode == 0, result.stderr
+    assert "Uninstalled keyrack" in result.stdout
+    # byte for byte the home it found: rc files, ~/.aws, no leftover folders
+    assert _tree(home) == before
+    again = _install(home, "--uninstall")
+    assert again.returncode == 0 and "nothing to do" in again.stdout
+
+
+# -- refusals: one line, exit 2, nothing changed ------------------------------------------
+def _fake_python(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "fakepython"
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(0o755)
+    return path
+
+
+def test_too_old_python_is_refused_with_the_version(tmp_path):
+    fake = _fake_python(tmp_path, 'echo 3.8\n')
+    home = tmp_path / "home"
+    home.mkdir()
+    result = _install(home, "--yes", PYTHON=str(fake))
+    assert result.returncode == 2
+    assert "needs Python >= 3.10" in result.stderr and "is 3.8" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert list(home.iterdir()) == []
+
+
+def test_missing_venv_module_names_the_debian_package(tmp_path):
+    fake = _fake_python(tmp_path, 'case "$2" in *ensurepip*) exit 1 ;; *) echo 3.11 ;; esac\n')
+    home = tmp_path / "home"
+    home.mkdir()
+    result = _install(home, "--yes", PYTHON=str(fake))
+    assert result.returncode == 2
+    assert "python3-venv" in result.stderr
+    assert list(home.iterdir()) == []
+
+
+def test_a_foreign_keyrack_in_the_bin_dir_is_not_replaced_unasked(tmp_path):
+    home = tmp_path / "home"
+    bin_dir = home / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "keyrack").write_text("#!/bin/sh\necho someone else's\n")
+    result = _install(home, "--bin-dir", str(bin_dir))
+    assert result.returncode == 2
+    assert "not keyrack's link" in result.stderr and "--yes" in result.stderr
+    assert (bin_dir / "keyrack").read_text() == "#!/bin/sh\necho someone else's\n"
+    assert sorted(p.name for p in home.iterdir()) == ["bin"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--frobnicate"], "unknown option '--frobnicate'"),
+    (["--bin-dir"], "--bin-dir needs a folder"),
+    (["--from", "/nonexistent"], "is not a keyrack checkout"),
+])
+def test_bad_arguments_fail_in_one_line(tmp_path, args, message):
+    result = _install(tmp_path, *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_pipx_flag_without_pipx_says_so(tmp_path):
+    result = _install(tmp_path, "--pipx", "--yes", PATH="/nonexistent-bin:/bin")
+    # PATH holds no pipx; sh and python come from absolute paths
+    assert result.returncode == 2
+    assert "pipx is not on PATH" in result.stderr
+
+
+def test_help_lists_every_flag(tmp_path):
+    result = _install(tmp_path, "--help")
+    assert result.returncode == 0
+    for flag in ("--bin-dir", "--no-modify-rc", "--pipx", "--uv", "--uninstall", "--yes"):
+        assert flag in result.stdout
+
+
+def test_install_sh_is_posix_and_shellcheck_clean():
+    if not shutil.which("shellcheck"):
+        pytest.skip("shellcheck is not installed")
+    assert INSTALL_SH.read_text().startswith("#!/bin/sh\n")
+    out = subprocess.run(["shellcheck", "--shell=sh", str(INSTALL_SH)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout
