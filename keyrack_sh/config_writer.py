@@ -120,6 +120,12 @@ def _check_parses(text: str, path: Path) -> configparser.RawConfigParser:
     return parser
 
 
+def load_text(text: str, path: Path | None = None) -> profiles.AwsConfig:
+    """The profile model of `text` (as profiles.load reads a file)."""
+    path = path or paths.config_file()
+    return profiles.AwsConfig(_check_parses(text, path), path)
+
+
 def _updater(text: str, path: Path) -> ConfigUpdater:
     from configupdater import ConfigUpdater
 
@@ -351,8 +357,11 @@ def config_lock(timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
     """One config writer at a time, waiting at most `timeout` seconds."""
     import filelock
 
+    for folder in (_target(paths.config_file()).parent, paths.keyrack_home()):
+        if not folder.exists():
+            atomic.ensure_private_dir(folder)  # new folders are private; existing ones are the user's
     atomic.ensure_private_dir(paths.locks_dir())
-    lock = filelock.FileLock(str(paths.config_lock()), timeout=timeout)
+    lock = filelock.FileLock(str(paths.config_lock()), timeout=timeout, mode=0o600)
     try:
         lock.acquire()
     except filelock.Timeout:

@@ -1,10 +1,212 @@
-"""`keyrack set`: not built yet."""
+"""`keyrack set`: write a profile under keyrack, then prove it works (the roundtrip).
+
+Order matters: every value is validated before anything is read from the
+network or written; the config is written (atomically, under its lock); then
+the roundtrip runs, and any failure (or ^C) puts the config and the prompt
+mapping file back to their exact bytes from before.
+"""
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import shlex
+import sys
+from typing import Any
 
-from keyrack_sh.errors import UserError
+from keyrack_sh import atomic, config_writer, paths, profiles, validate
+from keyrack_sh.config_writer import Plan, SetRequest
+from keyrack_sh.errors import KeyrackError, UserError
+
+_FLAGS = {"start_url": "--start-url", "sso_region": "--sso-region", "account_id": "--account-id",
+          "role_name": "--role-name"}
+
+
+def _validate(args: argparse.Namespace) -> None:
+    """Every given value, before any file or network is touched."""
+    if args.profile is not None:
+        validate.profile_name(args.profile)
+    if args.start_url is not None:
+        validate.start_url(args.start_url)
+    if args.sso_region is not None:
+        validate.region(args.sso_region, "SSO region")
+    if args.region is not None:
+        validate.region(args.region)
+    if args.account_id is not None:
+        validate.account_id(args.account_id)
+    if args.role_name is not None:
+        validate.role_name(args.role_name)
+    if args.sso_session is not None:
+        validate.session_name(args.sso_session)
+
+
+def _fill_from_config(args: argparse.Namespace) -> None:
+    """Values not given come from what the config already says (re-running set for one change)."""
+    text = config_writer.read_config()
+    if not text:
+        return
+    config = config_writer.load_text(text)
+    session_name = args.sso_session
+    if args.profile and config.is_managed(args.profile):
+        raw = config.raw_profile(args.profile)
+        args.account_id = args.account_id or raw.get(profiles.KEY_ACCOUNT)
+        args.role_name = args.role_name or raw.get(profiles.KEY_ROLE)
+        if not (args.start_url or args.sso_region):
+            session_name = session_name or raw.get(profiles.KEY_SESSION)
+    if session_name and session_name in config.session_names() and not (args.start_url or args.sso_region):
+        try:
+            session = config.session(session_name)
+        except UserError:
+            return
+        args.start_url, args.sso_region = session.start_url, session.region
+
+
+def _missing(args: argparse.Namespace) -> list[str]:
+    missing = ["PROFILE"] if not args.profile else []
+    return missing + [flag for key, flag in _FLAGS.items() if not getattr(args, key)]
+
+
+def _is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def _retry_command(extra: str) -> str:
+    argv = [a for a in sys.argv[1:] if a != extra]
+    return shlex.join(["keyrack", *argv, extra])
+
+
+def _approver(args: argparse.Namespace):  # -> Callable[[Plan], None]
+    def approve(plan: Plan) -> None:
+        if not plan.needs_confirmation:
+            return
+        if plan.profile_action == "take over":
+            what = f"profile {plan.profile.name!r} exists in {plan.path} and keyrack does not manage it"
+        else:
+            what = f"this changes what {plan.path} says for {plan.profile.name!r}"
+        if not args.json:
+            sys.stdout.write(plan.diff())
+            sys.stdout.flush()
+        if args.yes:
+            return
+        if not _is_terminal():
+            raise UserError(f"{what}; not changing it without --yes", hint=_retry_command("--yes"))
+        answer = input(f"{what}. Apply the changes above? [y/N] ").strip().lower()
+        if answer not in ("y", "yes"):
+            raise UserError("nothing changed", hint=_retry_command("--yes"))
+    return approve
+
+
+def _request(args: argparse.Namespace) -> SetRequest:
+    return SetRequest(profile=args.profile, start_url=args.start_url, sso_region=args.sso_region,
+                      account_id=args.account_id, role_name=args.role_name, region=args.region,
+                      session=args.sso_session, auto_unlock=args.auto_unlock,
+                      login="device" if args.device_code else None)
+
+
+def _colour() -> bool:
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
+def _step_printer(args: argparse.Namespace):  # -> Callable[[roundtrip.Step], None]
+    colour = _colour()
+    count = [0]
+
+    def show(step: Any) -> None:
+        count[0] += 1
+        if args.json:
+            return
+        mark = "✓" if step.ok else "✗"
+        if colour:
+            mark = f"\033[32m{mark}\033[0m" if step.ok else f"\033[31m{mark}\033[0m"
+        branch = "└─" if (not step.ok or count[0] == 4) else "├─"
+        print(f"{branch} {mark} {count[0]} {step.name:<7} {step.detail}", flush=True)
+    return show
+
+
+def _save_prompt_file(profile: str) -> bytes | None:
+    try:
+        return paths.prompt_profile_file(profile).read_bytes()
+    except OSError:
+        return None
+
+
+def _restore_prompt_file(profile: str, before: bytes | None) -> None:
+    if before is None:
+        atomic.remove(paths.prompt_profile_file(profile))
+    else:
+        atomic.write_bytes(paths.prompt_profile_file(profile), before)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UserError("'keyrack set' is not built yet")
+    _validate(args)
+    _fill_from_config(args)
+    if _missing(args):
+        if not _is_terminal():
+            raise UserError(f"missing {', '.join(_missing(args))}",
+                            hint="keyrack set PROFILE --start-url URL --sso-region REGION "
+                                 "--account-id ID --role-name ROLE")
+        from keyrack_sh.vaults import guided
+
+        guided.fill(args)
+        _validate(args)
+
+    from keyrack_sh import prompt_state
+    from keyrack_sh.vaults.identity_center import IdentityCenterVault
+
+    vault = IdentityCenterVault()
+    prompt_before = _save_prompt_file(args.profile)
+    plan = vault.set(_request(args), _approver(args))
+    out: dict[str, Any] = {"ok": True, "profile": plan.profile.name, "session": plan.session.name,
+                           "config": str(plan.path), "profile_action": plan.profile_action,
+                           "session_action": plan.session_action, "changed": plan.changed,
+                           "verified": False}
+    try:
+        prompt_state.write_profile(plan.profile.name, plan.session.name)
+        if not args.json:
+            print(f"{plan.path}: profile {plan.profile.name} {_said(plan.profile_action)}, "
+                  f"sso-session {plan.session.name} {_said(plan.session_action)}", flush=True)
+        if not args.no_verify:
+            _roundtrip(args, vault, plan, out)
+    except BaseException:
+        config_writer.restore(plan)
+        _restore_prompt_file(plan.profile.name, prompt_before)
+        raise
+    if args.json:
+        print(json.dumps(out, indent=2))
+    elif args.no_verify:
+        print(f"not verified (--no-verify); prove it with: keyrack unlock {plan.profile.name}")
+    else:
+        print(f"ready: AWS_PROFILE={plan.profile.name} aws sts get-caller-identity")
+    return 0
+
+
+def _said(action: str) -> str:
+    return {"add": "added", "update": "updated", "take over": "taken over", "unchanged": "unchanged",
+            "reuse": "reused"}.get(action, action)
+
+
+def _roundtrip(args: argparse.Namespace, vault: Any, plan: Plan, out: dict[str, Any]) -> None:
+    from keyrack_sh import roundtrip
+
+    flow = "device" if args.device_code else (plan.profile.login or "pkce")
+    try:
+        result = roundtrip.run(vault, plan.profile, plan.session, flow=flow, no_browser=args.no_browser,
+                               on_step=_step_printer(args))
+    except roundtrip.RoundtripFailure as failure:
+        out.update(ok=False, failed_step=failure.step, error=failure.error.message, **failure.result.to_json())
+        if args.json:
+            print(json.dumps(out, indent=2))
+        raise _failed(plan, failure) from None
+    out.update(verified=True, **result.to_json())
+    if not args.json:
+        for warning in result.warnings:
+            print(f"keyrack: warning: {warning}", file=sys.stderr)
+
+
+def _failed(plan: Plan, failure: Any) -> KeyrackError:
+    err: KeyrackError = failure.error
+    restored = f"{plan.path} is back as it was" if plan.changed else f"{plan.path} was not changed"
+    number = len(failure.result.steps)
+    return type(err)(f"set {plan.profile.name} failed at step {number} ({failure.step}): {err.message}; {restored}",
+                     hint=err.hint or f"keyrack set {plan.profile.name} ... again")
+

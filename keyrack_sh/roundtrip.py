@@ -1,0 +1,220 @@
+"""The setup roundtrip: prove a freshly written profile works, through keyrack.
+
+1 unlock  (full sign-in; a new session's one-time consent happens here)
+2 relock  (server Logout, local secrets deleted)
+3 unlock  (the everyday sign-in, without the consent)
+4 verify  (a fresh process: boto3 resolves the profile through keyrack's
+           credential_process, and STS says the expected account and role)
+
+The steps speak only the vault interface, plus the verifying subprocess. A
+failing step raises RoundtripFailure carrying the step and a KeyrackError
+whose message names the AWS error and whose hint is the fix.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from keyrack_sh import paths
+from keyrack_sh.errors import KeyrackError, ServiceError, UserError
+from keyrack_sh.profiles import Profile, SsoSession
+from keyrack_sh.vaults.base import Vault
+
+VERIFY_TIMEOUT = 120.0
+# Variables that would let another provider answer before credential_process.
+_SHADOW_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+# Run in a fresh interpreter: what any boto3 program would see for the profile.
+_VERIFY = r"""
+import json, sys
+out = {}
+try:
+    import boto3, botocore.config, botocore.exceptions
+    session = boto3.Session(profile_name=sys.argv[1])
+    creds = session.get_credentials()
+    out["method"] = creds.method if creds is not None else None
+    if creds is not None:
+        config = botocore.config.Config(retries={"total_max_attempts": 2}, connect_timeout=10, read_timeout=30)
+        ident = session.client("sts", region_name=sys.argv[2], config=config).get_caller_identity()
+        out["account"], out["arn"] = ident["Account"], ident["Arn"]
+except botocore.exceptions.ClientError as exc:
+    err = exc.response.get("Error", {})
+    out.update(stage="sts", code=err.get("Code", "ClientError"), message=err.get("Message", ""))
+except Exception as exc:
+    out.update(stage="credentials", code=type(exc).__name__, message=str(exc))
+print(json.dumps(out))
+"""
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class Result:
+    steps: list[Step] = field(default_factory=list)
+    arn: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"steps": [{"step": s.name, "ok": s.ok, "detail": s.detail} for s in self.steps],
+                "arn": self.arn, "warnings": self.warnings}
+
+
+class RoundtripFailure(Exception):
+    def __init__(self, step: str, error: KeyrackError, result: Result) -> None:
+        super().__init__(f"{step}: {error.message}")
+        self.step = step
+        self.error = error
+        self.result = result
+
+
+def warnings_for(profile: str) -> list[str]:
+    """What would make the user's own shell bypass keyrack for this profile."""
+    found = []
+    shadow = [v for v in _SHADOW_ENV if os.environ.get(v)]
+    if shadow:
+        found.append(f"{shadow[0]} is set in this environment and beats every profile "
+                     f"(unset {' '.join(shadow)} to use keyrack)")
+    if _credentials_file_has(profile):
+        found.append(f"[{profile}] in {paths.credentials_file()} beats keyrack's credential_process "
+                     f"(remove that section)")
+    return found
+
+
+def _credentials_file_has(profile: str) -> bool:
+    import configparser
+
+    parser = configparser.RawConfigParser(interpolation=None)
+    try:
+        parser.read(paths.credentials_file(), encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError):
+        return False
+    return parser.has_section(profile)
+
+
+def expected_role(arn: str, account_id: str, role_name: str) -> bool:
+    """STS's ARN names the role itself (the sandbox) or its AWSReservedSSO_ twin (real AWS)."""
+    prefix = f"arn:aws:sts::{account_id}:assumed-role/"
+    if not arn.startswith(prefix):
+        parts = arn.split(":")
+        if len(parts) < 6 or parts[4] != account_id or not parts[5].startswith("assumed-role/"):
+            return False
+        arn = prefix + parts[5].split("/", 1)[1]  # other partitions (aws-cn, aws-us-gov)
+    role = arn[len(prefix):].split("/")[0]
+    return role == role_name or (role.startswith(f"AWSReservedSSO_{role_name}_")
+                                 and "_" not in role[len(f"AWSReservedSSO_{role_name}_"):])
+
+
+def _run_credential_process(profile: Profile, env: dict[str, str]) -> None:
+    """Run the profile's credential_process line as botocore does (shlex, no shell).
+
+    Its exit code says whose fault a failure is (2: fix the profile, 1: try
+    again), which boto3's CredentialRetrievalError would hide. The credentials
+    it prints are discarded here; the boto3 process then finds them cached.
+    """
+    import shlex
+
+    from keyrack_sh import resources
+
+    argv = shlex.split(resources.credential_process_command(profile.name))
+    try:
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=VERIFY_TIMEOUT,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise ServiceError(f"keyrack's credential_process for {profile.name!r} took over {VERIFY_TIMEOUT:g} s") from None
+    if proc.returncode == 0:
+        return
+    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+    said = lines[-1].removeprefix("keyrack: ") if lines else f"exit {proc.returncode}"
+    kind = UserError if proc.returncode == 2 else ServiceError
+    raise kind(f"credential_process failed: {said}")
+
+
+def verify(profile: Profile, session: SsoSession) -> str:
+    """Resolve the profile in a fresh boto3 process; return the ARN STS answers with."""
+    env = dict(os.environ)
+    for name in _SHADOW_ENV + ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+        env.pop(name, None)
+    env["KEYRACK_AUTO_UNLOCK"] = "never"  # the session was just unlocked: never a browser here
+    region = profile.region or session.region
+    _run_credential_process(profile, env)
+    try:
+        proc = subprocess.run([sys.executable, "-c", _VERIFY, profile.name, region], env=env,
+                              capture_output=True, text=True, timeout=VERIFY_TIMEOUT, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise ServiceError(f"boto3 did not resolve profile {profile.name!r} within {VERIFY_TIMEOUT:g} s",
+                           hint=f"keyrack set {profile.name} ... again") from None
+    try:
+        out = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise ServiceError(f"the boto3 check of {profile.name!r} crashed (exit {proc.returncode})") from None
+    code, message = out.get("code"), " ".join(str(out.get("message", "")).split())[:300]
+    if out.get("stage") == "credentials":
+        raise ServiceError(f"boto3 could not get credentials for {profile.name!r}: {code}: {message}",
+                   hint=f"keyrack credential-process {profile.name}")
+    if out.get("stage") == "sts":
+        raise ServiceError(f"STS GetCallerIdentity failed: {code}: {message}",
+                           hint="check the network and AWS_ENDPOINT_URL_STS, then keyrack set again")
+    method = out.get("method")
+    if method != "custom-process":
+        where = {"shared-credentials-file": f"[{profile.name}] in {paths.credentials_file()}",
+                 "env": "AWS_ACCESS_KEY_ID in the environment"}.get(str(method), f"the {method} provider")
+        raise UserError(f"boto3 took {profile.name!r}'s credentials from {where}, not from keyrack",
+                        hint=f"remove {where}, then keyrack set {profile.name} ... again")
+    arn, account = str(out.get("arn", "")), out.get("account")
+    if account != profile.account_id or not expected_role(arn, profile.account_id, profile.role_name):
+        raise UserError(f"STS answered {arn}, not role {profile.role_name!r} in {profile.account_id}",
+                        hint=f"check --account-id and --role-name, then keyrack set {profile.name} ... again")
+    return arn
+
+
+def run(vault: Vault, profile: Profile, session: SsoSession, *, flow: str = "pkce", no_browser: bool = False,
+        on_step: Callable[[Step], None] | None = None) -> Result:
+    """Unlock, relock, unlock, verify; raise RoundtripFailure at the first step that fails."""
+    result = Result(warnings=warnings_for(profile.name))
+
+    def step(name: str, action: Callable[[], str]) -> None:
+        try:
+            detail = action()
+        except KeyrackError as exc:
+            failed = Step(name, False, exc.message)
+            result.steps.append(failed)
+            if on_step:
+                on_step(failed)
+            raise RoundtripFailure(name, exc, result) from None
+        done = Step(name, True, detail)
+        result.steps.append(done)
+        if on_step:
+            on_step(done)
+
+    def unlock(again: bool) -> Callable[[], str]:
+        def action() -> str:
+            vault.unlock(session, flow=flow, no_browser=no_browser, force=True)
+            return "signed in again, the everyday way" if again else f"signed in to sso-session {session.name}"
+        return action
+
+    def relock() -> str:
+        res = vault.relock(session)
+        if not res.logged_out:
+            raise ServiceError(f"sign-out at IAM Identity Center failed: {res.error}",
+                               hint=f"keyrack relock --session {session.name}, then keyrack set again")
+        return "signed out at AWS, token deleted"
+
+    def check() -> str:
+        result.arn = verify(profile, session)
+        return f"boto3 via keyrack's credential_process: {result.arn}"
+
+    step("unlock", unlock(again=False))
+    step("relock", relock)
+    step("unlock", unlock(again=True))
+    step("verify", check)
+    return result
