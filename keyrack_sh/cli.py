@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("use", help="set AWS_PROFILE in this shell (needs the shell hook)")
     p.add_argument("profile", metavar="PROFILE", nargs="?", help="a keyrack profile")
     p.add_argument("--clear", action="store_true", help="unset AWS_PROFILE")
+    # Used by the shell hook's `keyrack` function: exit 0 only for one of keyrack's profiles.
+    p.add_argument("--check", action="store_true", help=argparse.SUPPRESS)
 
     p = sub.add_parser("export", help="print credentials as shell exports or JSON")
     _profile_arg(p)
