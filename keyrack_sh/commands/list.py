@@ -1,10 +1,28 @@
-"""`keyrack list`: not built yet."""
+"""`keyrack list`: the profiles keyrack manages, from the config file alone."""
 from __future__ import annotations
 
 import argparse
+import json
 
-from keyrack_sh.errors import UserError
+from keyrack_sh import profiles
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UserError("'keyrack list' is not built yet")
+    config = profiles.load()
+    rows = [{"profile": p.name, "session": p.session, "account_id": p.account_id, "role_name": p.role_name,
+             "region": p.region} for p in config.profiles()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print(f"no keyrack profiles in {config.path} (add one: keyrack set PROFILE ...)")
+        return 0
+    header = {"profile": "PROFILE", "session": "SSO-SESSION", "account_id": "ACCOUNT", "role_name": "ROLE",
+              "region": "REGION"}
+    print(_table([header, *rows], list(header)))
+    return 0
+
+
+def _table(rows: list[dict[str, str | None]], columns: list[str]) -> str:
+    widths = {c: max(len(r[c] or "-") for r in rows) for c in columns}
+    return "\n".join("  ".join((r[c] or "-").ljust(widths[c]) for c in columns).rstrip() for r in rows)

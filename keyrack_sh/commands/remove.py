@@ -1,10 +1,49 @@
-"""`keyrack remove`: not built yet."""
+"""`keyrack remove`: take out exactly what `keyrack set` wrote for a profile.
+
+The profile's section, its prompt mapping file and cached role credentials;
+the sso-session too when keyrack created it and nothing else uses it. When it
+is the session's last keyrack profile, the session is relocked first, so no
+signed-in session outlives its configuration.
+"""
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 
+from keyrack_sh import cache, config_writer, prompt_state, validate
 from keyrack_sh.errors import UserError
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UserError("'keyrack remove' is not built yet")
+    validate.profile_name(args.profile)
+    plan = config_writer.plan_remove(config_writer.read_config(), args.profile)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UserError(f"removing profile {args.profile!r} needs confirmation",
+                            hint=f"keyrack remove {args.profile} --yes")
+        answer = input(f"Remove profile {args.profile} from {plan.path}? [y/N] ").strip().lower()
+        if answer not in ("y", "yes"):
+            raise UserError("nothing removed", hint=f"keyrack remove {args.profile} --yes")
+    relocked = None
+    if plan.last_of_session:
+        from keyrack_sh.vaults.identity_center import IdentityCenterVault
+
+        session = config_writer.load_text(plan.before, plan.path).session(plan.session)
+        relocked = IdentityCenterVault().relock(session)
+    plan = config_writer.apply_remove(args.profile)
+    prompt_state.remove_profile(args.profile)
+    cache.remove_role_creds(args.profile)
+    if plan.session_removed:
+        cache.remove_client(plan.session)
+    if args.json:
+        print(json.dumps({"profile": args.profile, "session": plan.session,
+                          "session_removed": plan.session_removed, "relocked": relocked is not None,
+                          "logged_out": bool(relocked and relocked.logged_out)}, indent=2))
+        return 0
+    what = f" and sso-session {plan.session}" if plan.session_removed else ""
+    print(f"{plan.path}: removed profile {args.profile}{what}")
+    if relocked is not None:
+        print(f"sso-session {plan.session}: " + ("signed out at AWS" if relocked.logged_out
+                                                  else f"local tokens deleted ({relocked.error})"))
+    return 0

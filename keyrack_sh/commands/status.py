@@ -1,10 +1,65 @@
-"""`keyrack status`: not built yet."""
+"""`keyrack status`: lock state and real time left, from local files only (no network)."""
 from __future__ import annotations
 
 import argparse
+import json
+import time
+from typing import Any
 
-from keyrack_sh.errors import UserError
+from keyrack_sh import profiles, validate
+from keyrack_sh.commands.list import _table
+
+
+def _left(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{max(seconds, 0) // 60}m"
+
+
+def describe(state: dict[str, Any], now: float) -> str:
+    """`unlocked, 52m left (renews until 17:40)` or `locked`."""
+    if state["locked"]:
+        return "locked"
+    text = "unlocked"
+    if state["access_expires"]:
+        text += f", {_left(state['access_expires'] - now)} left"
+    end = state["session_end"]
+    if state["refreshable"] and end and end > (state["access_expires"] or 0):
+        text += f" (renews for {_left(end - now)}, until {time.strftime('%H:%M', time.localtime(end))})"
+    return text
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UserError("'keyrack status' is not built yet")
+    from keyrack_sh.vaults.identity_center import IdentityCenterVault
+
+    if args.profile is not None:
+        validate.profile_name(args.profile)
+    config = profiles.load()
+    chosen = [config.profile(args.profile)] if args.profile else config.profiles()
+    vault = IdentityCenterVault()
+    states: dict[str, dict[str, Any]] = {}
+    now = time.time()
+    rows = []
+    for p in chosen:
+        if p.session not in states:
+            states[p.session] = vault.status(p.session).to_json()
+        state = states[p.session]
+        rows.append({"profile": p.name, "session": p.session, "account_id": p.account_id,
+                     "role_name": p.role_name, "region": p.region,
+                     "state": "locked" if state["locked"] else "unlocked",
+                     "access_expires": state["access_expires"], "session_end": state["session_end"],
+                     "refreshable": state["refreshable"],
+                     "seconds_left": max(0, int((state["session_end"] or now) - now)) if not state["locked"] else 0})
+    if args.json:
+        print(json.dumps(rows[0] if args.profile else rows, indent=2))
+        return 0
+    if not rows:
+        print(f"no keyrack profiles in {config.path} (add one: keyrack set PROFILE ...)")
+        return 0
+    header = {"profile": "PROFILE", "session": "SSO-SESSION", "account_id": "ACCOUNT", "role_name": "ROLE",
+              "region": "REGION", "status": "STATUS"}
+    table = [header] + [{**{k: r[k] for k in header if k != "status"},
+                         "status": describe(states[r["session"]], now)} for r in rows]
+    print(_table(table, list(header)))
+    return 0
