@@ -324,6 +324,12 @@ def _check_result(after: str, path: Path, profile: Profile, session: SsoSession)
         raise ServiceError(f"keyrack would write a config that does not read back as asked ({profile.name})")
 
 
+def _session_users(updater: ConfigUpdater, session: str) -> list[Section]:
+    """Profiles naming the session: keyrack's, or the AWS CLI's (sso_session)."""
+    return [s for s in updater.iter_sections() if s.name.split()[:1] in (["profile"], ["default"])
+            and session in (_value(s, KEY_SESSION), _value(s, "sso_session"))]
+
+
 def plan_remove(text: str | None, name: str, path: Path | None = None) -> RemovePlan:
     path = path or paths.config_file()
     updater = _updater(text or "", path)
@@ -335,9 +341,7 @@ def plan_remove(text: str | None, name: str, path: Path | None = None) -> Remove
         raise UserError(f"profile {name!r} is not managed by keyrack; not removing it",
                         hint=f"edit {path} by hand")
     section.detach()
-    # Any other profile naming the session keeps it: keyrack's, or an AWS CLI one (sso_session).
-    users = [s for s in updater.iter_sections() if s.name.split()[0] in ("profile", "default")
-             and session in (_value(s, KEY_SESSION), _value(s, "sso_session"))]
+    users = _session_users(updater, session)
     keyrack_users = [s for s in users if _value(s, KEY_SESSION) == session]
     session_section = _find(updater, "sso-session", session)
     session_removed = not users and session_section is not None and _is_keyrack_section(session_section)
@@ -428,6 +432,8 @@ def _revert_sections(current: str, before: str | None, names: tuple[str, ...], p
         if cur is None:
             continue  # nothing of ours left (a section keyrack never added is not resurrected)
         if was is None:
+            if kind == "sso-session" and _session_users(now, word):
+                continue  # a profile written since relies on it
             cur.detach()
             continue
         prev, nxt = cur.previous_block, cur.next_block

@@ -1,0 +1,235 @@
+"""The config writer keeps every byte it does not own, and reads back as asked."""
+from __future__ import annotations
+
+import configparser
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from keyrack_sh import config_writer, profiles, resources
+from keyrack_sh.config_writer import SetRequest, plan_remove, plan_set
+from keyrack_sh.errors import UserError
+
+RICH = (Path(__file__).parent / "fixtures" / "rich_config").read_text(encoding="utf-8")
+P = Path("/tmp/config-under-test")
+
+ACME = SetRequest(profile="acme.prod", start_url="https://acme.awsapps.com/start", sso_region="us-east-1",
+                  account_id="111122223333", role_name="AdminRole", region="eu-west-1")
+
+
+def sections(text: str) -> dict[str, dict[str, str]]:
+    parser = configparser.RawConfigParser(interpolation=None)
+    parser.read_string(text)
+    return {s: dict(parser.items(s)) for s in parser.sections()}
+
+
+def test_fresh_config_reads_back_as_botocore_would() -> None:
+    plan = plan_set(None, ACME, P)
+    assert (plan.profile_action, plan.session_action) == ("add", "add")
+    got = sections(plan.after)
+    assert got["profile acme.prod"] == {
+        "credential_process": resources.credential_process_command("acme.prod"),
+        "keyrack_sso_session": "acme", "keyrack_account_id": "111122223333",
+        "keyrack_role_name": "AdminRole", "region": "eu-west-1",
+    }
+    assert got["sso-session acme"] == {"sso_start_url": "https://acme.awsapps.com/start",
+                                       "sso_region": "us-east-1", "sso_registration_scopes": "sso:account:access"}
+    # The managed-by note is a comment line of its own, never inline (botocore keeps inline ones).
+    assert "# managed by keyrack" in plan.after
+    assert not any("#" in v for v in got["profile acme.prod"].values())
+
+
+def test_rich_config_keeps_every_other_byte() -> None:
+    plan = plan_set(RICH, ACME, P)
+    assert plan.after.startswith(RICH)
+    added = plan.after[len(RICH):]
+    assert added.startswith("\n[profile acme.prod]\n")
+    assert "[sso-session acme]" in added
+
+
+def test_no_sso_keys_in_the_profile_so_credential_process_wins() -> None:
+    raw = sections(plan_set(RICH, ACME, P).after)["profile acme.prod"]
+    assert not [k for k in raw if k.startswith("sso_")]
+
+
+def test_same_values_again_is_byte_identical() -> None:
+    first = plan_set(RICH, ACME, P).after
+    again = plan_set(first, ACME, P)
+    assert again.after == first
+    assert not again.changed and again.profile_action == "unchanged" and not again.needs_confirmation
+
+
+def test_changed_values_update_in_place_and_need_confirmation() -> None:
+    first = plan_set(RICH, ACME, P).after
+    plan = plan_set(first, SetRequest(**{**ACME.__dict__, "role_name": "ReadOnly"}), P)
+    assert plan.profile_action == "update" and plan.needs_confirmation
+    assert plan.after == first.replace("keyrack_role_name = AdminRole", "keyrack_role_name = ReadOnly")
+    assert "-keyrack_role_name = AdminRole\n+keyrack_role_name = ReadOnly\n" in plan.diff()
+
+
+def test_flags_not_given_keep_what_the_profile_says() -> None:
+    first = plan_set(None, ACME, P).after
+    plan = plan_set(first, SetRequest(**{**ACME.__dict__, "region": None}), P)
+    assert plan.after == first
+
+
+def test_profiles_with_the_same_start_url_share_one_session() -> None:
+    text = plan_set(None, ACME, P).after
+    plan = plan_set(text, SetRequest(**{**ACME.__dict__, "profile": "acme.dev", "account_id": "444455556666"}), P)
+    assert plan.session_action == "reuse" and plan.session.name == "acme"
+    assert plan.after.count("[sso-session") == 1
+
+
+def test_an_aws_cli_sso_session_with_the_same_url_is_reused() -> None:
+    req = SetRequest(profile="corp.admin", start_url="https://corp.awsapps.com/start", sso_region="eu-central-1",
+                     account_id="123456789012", role_name="Admin")
+    plan = plan_set(RICH, req, P)
+    assert (plan.session.name, plan.session_action) == ("corp", "reuse")
+    assert plan.after.startswith(RICH) and plan.after.count("[sso-session") == RICH.count("[sso-session")
+
+
+def test_a_taken_session_name_gets_a_suffix() -> None:
+    req = SetRequest(profile="x", start_url="https://corp.awsapps.com/start", sso_region="us-west-2",
+                     account_id="123456789012", role_name="Admin")
+    plan = plan_set(RICH, req, P)
+    assert plan.session.name == "corp-2" and plan.session_action == "add"
+
+
+def test_explicit_session_name() -> None:
+    plan = plan_set(None, SetRequest(**{**ACME.__dict__, "session": "work"}), P)
+    assert plan.session.name == "work"
+    assert sections(plan.after)["profile acme.prod"]["keyrack_sso_session"] == "work"
+
+
+@pytest.mark.parametrize("url,name", [
+    ("https://acme.awsapps.com/start", "acme"),
+    ("https://d-9067c0ffee.awsapps.com/start/", "d-9067c0ffee"),
+    ("https://sso.example.com:8443/start", "sso.example.com"),
+])
+def test_derived_session_names(url: str, name: str) -> None:
+    assert config_writer.derive_session_name(url) == name
+
+
+def test_taking_over_an_unmanaged_profile_drops_the_keys_that_would_win() -> None:
+    req = SetRequest(profile="legacy-sso", start_url="https://legacy.awsapps.com/start", sso_region="us-east-1",
+                     account_id="999988887777", role_name="ReadOnly")
+    plan = plan_set(RICH, req, P)
+    assert plan.profile_action == "take over" and plan.needs_confirmation
+    raw = sections(plan.after)["profile legacy-sso"]
+    assert not [k for k in raw if k.startswith("sso_")]
+    assert raw["region"] == "us-east-2"  # the user's own keys stay
+    others = {k: v for k, v in sections(plan.after).items() if k not in ("profile legacy-sso", "sso-session legacy")}
+    assert others == {k: v for k, v in sections(RICH).items() if k != "profile legacy-sso"}
+
+
+def test_profile_with_odd_spacing_is_found_as_botocore_finds_it() -> None:
+    req = SetRequest(**{**ACME.__dict__, "profile": "spaced"})
+    plan = plan_set(RICH, req, P)
+    assert plan.profile_action == "take over"
+    assert plan.after.count("profile   spaced]") == 1 and "[profile spaced]" not in plan.after
+
+
+def test_unparsable_config_names_the_line() -> None:
+    broken = "[profile a]\nregion = x\n[profile a]\nregion = y\n"
+    with pytest.raises(UserError, match="line 3"):
+        plan_set(broken, ACME, P)
+    with pytest.raises(UserError, match="line 2"):
+        plan_set("[default]\nthis line has no equals sign\n", ACME, P)
+
+
+def test_remove_takes_out_exactly_what_set_added() -> None:
+    after = plan_set(RICH, ACME, P).after
+    plan = plan_remove(after, "acme.prod", P)
+    assert plan.session_removed and plan.last_of_session
+    assert plan.after == RICH
+
+
+def test_remove_keeps_a_session_another_profile_uses() -> None:
+    text = plan_set(None, ACME, P).after
+    text = plan_set(text, SetRequest(**{**ACME.__dict__, "profile": "acme.dev"}), P).after
+    plan = plan_remove(text, "acme.prod", P)
+    assert not plan.session_removed and not plan.last_of_session
+    assert "[sso-session acme]" in plan.after and "[profile acme.dev]" in plan.after
+
+
+def test_remove_never_touches_a_session_keyrack_did_not_create() -> None:
+    req = SetRequest(profile="corp.admin", start_url="https://corp.awsapps.com/start", sso_region="eu-central-1",
+                     account_id="123456789012", role_name="Admin")
+    plan = plan_remove(plan_set(RICH, req, P).after, "corp.admin", P)
+    assert not plan.session_removed and plan.after == RICH
+
+
+def test_remove_refuses_unmanaged_and_unknown_profiles() -> None:
+    with pytest.raises(UserError, match="not managed"):
+        plan_remove(RICH, "legacy-sso", P)
+    with pytest.raises(UserError, match="not in"):
+        plan_remove(RICH, "nope", P)
+
+
+# -- writing ------------------------------------------------------------------
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / ".aws" / "config"))
+    monkeypatch.delenv("KEYRACK_HOME", raising=False)
+    return tmp_path
+
+
+def test_new_config_is_private(home: Path) -> None:
+    config_writer.apply(ACME)
+    config = home / ".aws" / "config"
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    assert stat.S_IMODE(config.parent.stat().st_mode) == 0o700
+    assert profiles.load(config).profile("acme.prod").role_name == "AdminRole"
+
+
+def test_existing_mode_is_kept_and_the_old_version_backed_up(home: Path) -> None:
+    config = home / ".aws" / "config"
+    config.parent.mkdir()
+    config.write_text(RICH, encoding="utf-8")
+    os.chmod(config, 0o644)
+    config_writer.apply(ACME)
+    assert stat.S_IMODE(config.stat().st_mode) == 0o644
+    backup = config.with_name("config.keyrack.bak")
+    assert backup.read_text(encoding="utf-8") == RICH
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o644
+
+
+def test_a_symlinked_config_is_written_through(home: Path) -> None:
+    real = home / "dotfiles" / "aws-config"
+    real.parent.mkdir()
+    real.write_text(RICH, encoding="utf-8")
+    (home / ".aws").mkdir()
+    (home / ".aws" / "config").symlink_to(real)
+    config_writer.apply(ACME)
+    assert (home / ".aws" / "config").is_symlink()
+    assert "[profile acme.prod]" in real.read_text(encoding="utf-8")
+
+
+def test_restore_puts_back_the_exact_bytes(home: Path) -> None:
+    config = home / ".aws" / "config"
+    config.parent.mkdir()
+    config.write_bytes(RICH.encode())
+    plan = config_writer.apply(ACME)
+    config_writer.restore(plan)
+    assert config.read_bytes() == RICH.encode()
+
+
+def test_restore_of_a_new_file_removes_it(home: Path) -> None:
+    plan = config_writer.apply(ACME)
+    config_writer.restore(plan)
+    assert not (home / ".aws" / "config").exists()
+
+
+def test_restore_keeps_what_another_writer_added_meanwhile(home: Path) -> None:
+    config = home / ".aws" / "config"
+    config.parent.mkdir()
+    config.write_bytes(RICH.encode())
+    plan = config_writer.apply(ACME)
+    other = config_writer.apply(SetRequest(**{**ACME.__dict__, "profile": "other"}))
+    config_writer.restore(plan)
+    got = sections(config.read_text(encoding="utf-8"))
+    assert "profile acme.prod" not in got and "profile other" in got and "sso-session acme" in got
+    assert other.session.name == "acme"
