@@ -23,6 +23,21 @@ CREDS_MAGIC = "keyrack-creds"
 CREDS_VERSION = "1"
 
 
+def private_parents(path: Path) -> None:
+    """Make every folder from keyrack's home down to `path`'s folder 0700."""
+    home = paths.keyrack_home()
+    atomic.ensure_private_dir(home)
+    try:
+        rel = path.parent.relative_to(home)
+    except ValueError:
+        atomic.ensure_private_dir(path.parent)
+        return
+    current = home
+    for part in rel.parts:
+        current = current / part
+        atomic.ensure_private_dir(current)
+
+
 # -- time -------------------------------------------------------------------
 
 
@@ -119,6 +134,7 @@ def read_client(session: str) -> dict[str, Any] | None:
 
 
 def write_client(session: str, client: dict[str, Any]) -> None:
+    private_parents(paths.client_file(session))
     atomic.write_json(paths.client_file(session), client)
 
 
@@ -143,6 +159,7 @@ def role_creds_from_portal(role_credentials: dict[str, Any]) -> dict[str, Any]:
 def write_role_creds(profile: str, session: str, account: str, role: str, creds: dict[str, Any],
                      stamp: str) -> None:
     expires = int(parse_time(creds["Expiration"]) or 0)
+    private_parents(paths.creds_file(profile))
     header = f"{CREDS_MAGIC} {CREDS_VERSION} {expires} {session} {account} {role} {stamp}"
     atomic.write_text(paths.creds_file(profile), header + "\n" + json.dumps(creds, separators=(", ", ": ")) + "\n")
 

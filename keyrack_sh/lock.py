@@ -40,7 +40,9 @@ def hold(lock_path: Path, *, timeout: float, what: str,
     """Hold `lock_path`: try at once; if contended, tell the user and wait up to `timeout` s."""
     from filelock import FileLock, Timeout
 
-    atomic.ensure_private_dir(lock_path.parent)
+    from keyrack_sh.cache import private_parents
+
+    private_parents(lock_path)
     # preserve_lock_file: unlinking on release lets two processes lock two inodes of one path.
     lock = FileLock(str(lock_path), mode=0o600, preserve_lock_file=True)
     try:

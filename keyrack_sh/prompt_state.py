@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from keyrack_sh import atomic, paths
+from keyrack_sh.cache import private_parents
 
 
 @dataclass(frozen=True)
@@ -22,11 +23,13 @@ class SessionState:
 
 def write_session(session: str, *, locked: bool, access_expires: int, session_end: int, token_file: str) -> None:
     state = "locked" if locked else "unlocked"
+    private_parents(paths.prompt_session_file(session))
     atomic.write_text(paths.prompt_session_file(session),
                       f"{state} {int(access_expires)} {int(session_end)} {token_file}\n")
 
 
 def mark_locked(session: str) -> None:
+    private_parents(paths.prompt_session_file(session))
     atomic.write_text(paths.prompt_session_file(session),
                       f"locked 0 0 {paths.token_file(session)}\n")
 
@@ -46,6 +49,7 @@ def read_session(session: str) -> SessionState | None:
 
 
 def write_profile(profile: str, session: str) -> None:
+    private_parents(paths.prompt_profile_file(profile))
     atomic.write_text(paths.prompt_profile_file(profile), session + "\n")
 
 
