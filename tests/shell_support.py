@@ -1,0 +1,123 @@
+"""Helpers for the shell tests: real bash, zsh and fish in a temporary HOME.
+
+Every shell runs without rc files and in strict mode where the shell has one
+(bash -eu, zsh -eu), with stdin closed, so a hook that prints, fails or reads
+an unset variable shows up as output or a non-zero exit.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from keyrack_sh import shells
+
+REPO = Path(__file__).resolve().parent.parent
+SHELLS = ("bash", "zsh", "fish")
+IN_CI = os.environ.get("CI") == "true"
+
+
+def have(shell: str) -> bool:
+    return shutil.which(shell) is not None
+
+
+def require(shell: str) -> None:
+    """Skip when a shell is missing, except in CI, where that is a failure."""
+    import pytest
+
+    if not have(shell):
+        if IN_CI:
+            pytest.fail(f"{shell} is not installed (CI must install bash, zsh, fish)")
+        pytest.skip(f"{shell} is not installed")
+
+
+def make_env(tmp: Path, **extra: str) -> dict[str, str]:
+    """A clean environment: temporary HOME, XDG cache and AWS config; no AWS_* from outside."""
+    home = tmp / "home"
+    (home / ".aws").mkdir(parents=True, exist_ok=True)
+    env = {
+        "HOME": str(home),
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "TERM": "dumb",
+        "AWS_CONFIG_FILE": str(home / ".aws" / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / ".aws" / "credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "XDG_CACHE_HOME": str(tmp / "cache"),
+        "XDG_CONFIG_HOME": str(tmp / "xdg-config"),
+        "XDG_DATA_HOME": str(tmp / "xdg-data"),
+    }
+    env.update(extra)
+    return env
+
+
+def keyrack_home(env: dict[str, str]) -> Path:
+    return Path(env.get("KEYRACK_HOME") or Path(env["HOME"]) / ".aws" / "keyrack")
+
+
+def shell_argv(shell: str, script: str, strict: bool = True) -> list[str]:
+    if shell == "bash":
+        return ["bash", "--noprofile", "--norc", *(["-eu"] if strict else []), "-c", script]
+    if shell == "zsh":
+        return ["zsh", "-f", *(["-eu"] if strict else []), "-c", script]
+    return ["fish", "--no-config", "--private", "-c", script]
+
+
+def run_shell(shell: str, script: str, env: dict[str, str], *, strict: bool = True,
+              cwd: Path | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(shell_argv(shell, script, strict), env=env, cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def render_hook(shell: str, tmp: Path, env: dict[str, str], *args: str) -> Path:
+    """`keyrack init SHELL` through the real CLI, saved to a file the tests source."""
+    out = subprocess.run([sys.executable, "-m", "keyrack_sh", "init", shell, *args], env=env,
+                         capture_output=True, text=True, timeout=60, check=True)
+    path = tmp / f"hook.{shell}"
+    path.write_text(out.stdout)
+    return path
+
+
+def source(shell: str, path: Path) -> str:
+    return f"source {shells.QUOTERS[shell](str(path))}"
+
+
+# -- state files, per the prompt contract in docs/ARCHITECTURE.md --------------------
+def write_profile_state(env: dict[str, str], profile: str, session: str) -> Path:
+    path = keyrack_home(env) / "prompt" / "profiles" / profile
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(session + "\n")
+    return path
+
+
+def write_session_state(env: dict[str, str], session: str, state: str, *, left: int,
+                        access_left: int | None = None, token: Path | None = None) -> Path:
+    now = int(time.time())
+    path = keyrack_home(env) / "prompt" / "sessions" / session
+    path.parent.mkdir(parents=True, exist_ok=True)
+    access = now + (left if access_left is None else access_left)
+    path.write_text(f"{state} {access} {now + left} {token or ''}\n")
+    return path
+
+
+def write_config(env: dict[str, str], managed: dict[str, str], foreign: tuple[str, ...] = ()) -> None:
+    """An AWS config with keyrack-managed profiles (name -> session) and foreign ones."""
+    from keyrack_sh import resources
+
+    lines: list[str] = []
+    for name, session in managed.items():
+        lines += [f"[profile {name}]",
+                  f"credential_process = {resources.credential_process_command(name)}",
+                  f"keyrack_sso_session = {session}",
+                  "keyrack_account_id = 111122223333",
+                  "keyrack_role_name = ReadOnly",
+                  "region = eu-west-1", ""]
+    for session in sorted(set(managed.values())):
+        lines += [f"[sso-session {session}]", "sso_start_url = https://example.awsapps.com/start",
+                  "sso_region = us-east-1", ""]
+    for name in foreign:
+        lines += [f"[profile {name}]", "region = us-east-1", ""]
+    Path(env["AWS_CONFIG_FILE"]).write_text("\n".join(lines))
