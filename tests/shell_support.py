@@ -59,11 +59,13 @@ def keyrack_home(env: dict[str, str]) -> Path:
 
 
 def shell_argv(shell: str, script: str, strict: bool = True) -> list[str]:
+    """Started by absolute path, so a test may give the shell a PATH of stubs."""
+    exe = shutil.which(shell) or shell
     if shell == "bash":
-        return ["bash", "--noprofile", "--norc", *(["-eu"] if strict else []), "-c", script]
+        return [exe, "--noprofile", "--norc", *(["-eu"] if strict else []), "-c", script]
     if shell == "zsh":
-        return ["zsh", "-f", *(["-eu"] if strict else []), "-c", script]
-    return ["fish", "--no-config", "--private", "-c", script]
+        return [exe, "-f", *(["-eu"] if strict else []), "-c", script]
+    return [exe, "--no-config", "--private", "-c", script]
 
 
 def run_shell(shell: str, script: str, env: dict[str, str], *, strict: bool = True,

@@ -1,0 +1,225 @@
+"""The prompt segment in real bash, zsh and fish, driven by the state files of the prompt contract.
+
+Per docs/ARCHITECTURE.md: prompt/profiles/<profile> holds the sso-session name;
+prompt/sessions/<session> holds `<locked|unlocked> <access_expires> <session_end> <token_file>`.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from keyrack_sh import shells
+from tests.shell_support import (SHELLS, make_env, render_hook, require, run_shell, shell_argv, source,
+                                 write_profile_state, write_session_state)
+
+M = 60
+H = 3600
+SLACK = 30  # seconds of headroom so a slow test run still shows the same minute
+
+
+@pytest.fixture(scope="module")
+def hooks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    tmp = tmp_path_factory.mktemp("hooks")
+    env = make_env(tmp)
+    return {shell: render_hook(shell, tmp, env) for shell in SHELLS}
+
+
+@pytest.fixture
+def shenv(tmp_path: Path) -> dict[str, str]:
+    env = make_env(tmp_path)
+    env["AWS_PROFILE"] = "acme.prod"
+    return env
+
+
+@pytest.fixture
+def token(tmp_path: Path) -> Path:
+    path = tmp_path / "home" / ".aws" / "sso" / "cache" / "0123abcd.json"
+    path.parent.mkdir(parents=True)
+    path.write_text("{}")
+    return path
+
+
+def segment(shell: str, hook: Path, env: dict[str, str], cwd: Path | None = None) -> str:
+    """Run one prompt update in `shell` and return KEYRACK_PROMPT; the shell must say nothing else."""
+    update = "__keyrack_precmd" if shell != "fish" else "emit fish_prompt"
+    r = run_shell(shell, f"{source(shell, hook)}\n{update}\nprintf '[%s]' \"$KEYRACK_PROMPT\"", env, cwd=cwd)
+    assert (r.returncode, r.stderr) == (0, ""), r.stderr
+    m = re.fullmatch(r"\[(.*)\]", r.stdout, re.S)
+    assert m, r.stdout
+    return m.group(1)
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_nothing_without_an_active_keyrack_profile(shell, hooks, shenv):
+    require(shell)
+    assert segment(shell, hooks[shell], shenv) == ""  # AWS_PROFILE has no profile file
+    del shenv["AWS_PROFILE"]
+    write_profile_state(shenv, "acme.prod", "acme")
+    assert segment(shell, hooks[shell], shenv) == ""
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_locked_unlocked_expiring_and_locked_again(shell, hooks, shenv, token):
+    require(shell)
+    write_profile_state(shenv, "acme.prod", "acme")
+    assert segment(shell, hooks[shell], shenv) == "🔒 acme.prod"  # no session file yet
+
+    write_session_state(shenv, "acme", "unlocked", left=42 * M + SLACK, token=token)
+    assert segment(shell, hooks[shell], shenv) == "🔓 acme.prod 42m"
+
+    write_session_state(shenv, "acme", "unlocked", left=3 * H + 5 * M + SLACK, token=token)
+    assert segment(shell, hooks[shell], shenv) == "🔓 acme.prod 3h05m"
+
+    write_session_state(shenv, "acme", "unlocked", left=9 * M + SLACK, token=token)
+    assert segment(shell, hooks[shell], shenv) == "⌛ acme.prod 9m"
+
+    write_session_state(shenv, "acme", "locked", left=0, token=token)
+    assert segment(shell, hooks[shell], shenv) == "🔒 acme.prod"
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_session_ended_outside_keyrack_shows_locked(shell, hooks, shenv, token):
+    require(shell)
+    write_profile_state(shenv, "acme.prod", "acme")
+    write_session_state(shenv, "acme", "unlocked", left=2 * H, token=token)
+    assert segment(shell, hooks[shell], shenv) == "🔓 acme.prod 2h00m"
+    token.unlink()  # `aws sso logout`
+    assert segment(shell, hooks[shell], shenv) == "🔒 acme.prod"
+    token.write_text("{}")
+    write_session_state(shenv, "acme", "unlocked", left=-5, token=token)  # session end has passed
+    assert segment(shell, hooks[shell], shenv) == "🔒 acme.prod"
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_ascii_symbols_off_utf8_or_when_asked(shell, hooks, shenv, token):
+    require(shell)
+    write_profile_state(shenv, "acme.prod", "acme")
+    write_session_state(shenv, "acme", "unlocked", left=42 * M + SLACK, token=token)
+    assert segment(shell, hooks[shell], {**shenv, "LANG": "C"}) == "[unlocked] acme.prod 42m"
+    assert segment(shell, hooks[shell], {**shenv, "KEYRACK_PROMPT_ASCII": "1"}) == "[unlocked] acme.prod 42m"
+    write_session_state(shenv, "acme", "unlocked", left=5 * M + SLACK, token=token)
+    assert segment(shell, hooks[shell], {**shenv, "LANG": "C"}) == "[expiring] acme.prod 5m"
+    write_session_state(shenv, "acme", "locked", left=0, token=token)
+    assert segment(shell, hooks[shell], {**shenv, "LANG": "C"}) == "[locked] acme.prod"
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_format_threshold_symbols_and_keyrack_home_are_the_user_s(shell, hooks, shenv, tmp_path, token):
+    require(shell)
+    shenv["KEYRACK_HOME"] = str(tmp_path / "elsewhere")
+    write_profile_state(shenv, "acme.prod", "acme")
+    write_session_state(shenv, "acme", "unlocked", left=42 * M + SLACK, token=token)
+    env = {**shenv, "KEYRACK_PROMPT_FORMAT": "aws(%p|%t|%s) &", "KEYRACK_PROMPT_WARN": str(H),
+           "KEYRACK_PROMPT_EXPIRING": "!"}
+    assert segment(shell, hooks[shell], env) == "aws(acme.prod|42m|!) &"
+    assert segment(shell, hooks[shell], {**shenv, "KEYRACK_PROMPT_FORMAT": "%p"}) == "acme.prod"
+
+
+HOSTILE_VALUES = ["$(touch pwned)", "`touch pwned`", "a[$(touch pwned)]", "x;touch pwned", "../../etc",
+                  "a b", "*", "'", '"', "\\", "prød", "a\nb", "-x"]
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_hostile_profile_names_show_nothing_and_run_nothing(shell, hooks, shenv, tmp_path):
+    require(shell)
+    for value in HOSTILE_VALUES:
+        assert segment(shell, hooks[shell], {**shenv, "AWS_PROFILE": value}, cwd=tmp_path) == ""
+    assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_hostile_state_files_and_settings_run_nothing(shell, hooks, shenv, tmp_path, token):
+    require(shell)
+    profile = write_profile_state(shenv, "acme.prod", "acme")
+    session = write_session_state(shenv, "acme", "unlocked", left=H, token=token)
+    for line in ["unlocked a[$(touch pwned)] a[$(touch pwned)] $(touch pwned)",
+                 "unlocked 1 $(touch pwned)", "unlocked 1 1+$(touch pwned)", "unlocked 9999999999999999999 x",
+                 "$(touch pwned)", "", "unlocked\n"]:
+        session.write_text(line)
+        assert segment(shell, hooks[shell], shenv, cwd=tmp_path) == "🔒 acme.prod"
+    for name in ["$(touch pwned)", "../sessions/acme", "a b"]:
+        profile.write_text(name + "\n")
+        assert segment(shell, hooks[shell], shenv, cwd=tmp_path) == "🔒 acme.prod"
+    profile.write_text("acme\n")
+    session.write_text(f"unlocked 1 {int(__import__('time').time()) + 42 * M + SLACK} {token}\n")
+    env = {**shenv, "KEYRACK_PROMPT_WARN": "a[$(touch pwned)]", "KEYRACK_PROMPT_FORMAT": "$(touch pwned) %p %t",
+           "KEYRACK_PROMPT_UNLOCKED": "`touch pwned`"}
+    assert segment(shell, hooks[shell], env, cwd=tmp_path) == "$(touch pwned) acme.prod 42m"
+    assert segment(shell, hooks[shell], {**shenv, "KEYRACK_HOME": "$(touch pwned)"}, cwd=tmp_path) == ""
+    assert not (tmp_path / "pwned").exists()
+
+
+# -- the per-prompt cost ----------------------------------------------------------
+def _stub_path(tmp_path: Path) -> Path:
+    """A PATH of failing stubs: any external command a prompt ran would leave a mark."""
+    stubs = tmp_path / "stubs"
+    stubs.mkdir()
+    for name in ("date", "cat", "stat", "head", "sed", "awk", "cut", "tr", "printf", "test", "python3",
+                 "keyrack", "mkdir", "touch", "rm", "ls", "find", "basename", "dirname", "expr"):
+        (stubs / name).write_text(f"#!/bin/sh\n/usr/bin/touch {shells.sh_quote(str(stubs))}/ran-{name}\nexit 97\n")
+        (stubs / name).chmod(0o755)
+    return stubs
+
+
+def _trace(shell: str, script: str, env: dict[str, str], out: Path) -> list[str]:
+    strace = shutil.which("strace")
+    if not strace:
+        pytest.skip("strace is not installed")
+    r = subprocess.run([strace, "-f", "-qq", "-e", "trace=execve,clone,clone3,fork,vfork", "-o", str(out),
+                        *shell_argv(shell, script)], env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert (r.returncode, r.stderr) == (0, ""), r.stderr
+    return out.read_text().splitlines()
+
+
+def _spawns(lines: list[str]) -> tuple[list[str], list[str]]:
+    execs = [line for line in lines if " execve(" in line]
+    forks = [line for line in lines if re.search(r" (clone3?|v?fork)\(", line) and "CLONE_THREAD" not in line]
+    return execs, forks
+
+
+ROUNDS = 6
+
+
+def _prompt_rounds(shell: str, hook: Path, token: Path) -> str:
+    """Source the hook, then draw prompts through every state, ending each with a print."""
+    update = "__keyrack_precmd" if shell != "fish" else "emit fish_prompt"
+    lines = [source(shell, hook)]
+    for _ in range(ROUNDS // 2):
+        lines += [update, "printf '[%s]' \"$KEYRACK_PROMPT\""]
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh"])
+def test_bash_and_zsh_prompts_start_no_process_at_all(shell, hooks, shenv, tmp_path, token):
+    require(shell)
+    write_profile_state(shenv, "acme.prod", "acme")
+    write_session_state(shenv, "acme", "unlocked", left=42 * M + SLACK, token=token)
+    stubs = _stub_path(tmp_path)
+    shenv["PATH"] = str(stubs)
+    script = _prompt_rounds(shell, hooks[shell], token)
+    lines = _trace(shell, script, shenv, tmp_path / "strace.txt")
+    execs, forks = _spawns(lines)
+    assert len(execs) == 1 and forks == [], "\n".join(lines)  # the shell's own execve only
+    assert not list(stubs.glob("ran-*"))
+    r = run_shell(shell, script, shenv)
+    assert r.stdout == "[🔓 acme.prod 42m]" * (ROUNDS // 2)
+
+
+def test_fish_prompt_starts_at_most_one_process(hooks, shenv, tmp_path, token):
+    require("fish")
+    write_profile_state(shenv, "acme.prod", "acme")
+    write_session_state(shenv, "acme", "unlocked", left=42 * M + SLACK, token=token)
+    script = _prompt_rounds("fish", hooks["fish"], token)
+    lines = _trace("fish", script, shenv, tmp_path / "strace.txt")
+    execs, forks = _spawns(lines)
+    draws = ROUNDS // 2
+    assert len(execs) <= 1 + draws and len(forks) <= draws, "\n".join(lines)
+    assert all("/date" in e for e in execs[1:])
+    # Locked: not even `date`.
+    write_session_state(shenv, "acme", "locked", left=0, token=token)
+    execs, forks = _spawns(_trace("fish", script, shenv, tmp_path / "strace2.txt"))
+    assert len(execs) == 1 and forks == []
