@@ -86,6 +86,12 @@ case $bin_dir in
     *) bin_dir="$(pwd)/$bin_dir" ;;
 esac
 
+# pip writes nothing outside the venv (no cache, no self-check state), so
+# --uninstall can leave HOME exactly as it was.
+PIP_NO_CACHE_DIR=1
+PIP_DISABLE_PIP_VERSION_CHECK=1
+export PIP_NO_CACHE_DIR PIP_DISABLE_PIP_VERSION_CHECK
+
 data_dir="${XDG_DATA_HOME:-$HOME/.local/share}/keyrack"
 venv="$data_dir/venv"
 manifest="$data_dir/install-manifest"
@@ -282,7 +288,7 @@ install_package() {
                     die 2 "could not create a venv with $py (on Debian/Ubuntu: sudo apt install python3-venv)"
             fi
             manifest_add venv "$venv"
-            "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+            "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-cache-dir \
                 "$build_tmp/src" 2>"$build_tmp/pip.log" || {
                 tail -n 5 "$build_tmp/pip.log" >&2
                 die 1 "pip could not install keyrack into $venv (is the package index reachable?)"

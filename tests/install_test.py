@@ -121,16 +121,19 @@ def test_install_adds_one_marked_line_per_installed_shell(installed):
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
-def test_interactive_shell_loads_the_hook(installed, shell):
+def test_interactive_shell_loads_the_hook(installed, shell, tmp_path):
     if not SHELL_BINS[shell]:
         pytest.skip(f"{shell} is not installed")
     home, _, _ = installed
+    # fish keeps history and universal variables in XDG_DATA_HOME: outside HOME,
+    # so the uninstall test still sees exactly the HOME it started with
+    env = _env(home, XDG_DATA_HOME=str(tmp_path / "shell-data"))
     probe = {
         "bash": ["bash", "-i", "-c", "type -t keyrack"],
         "zsh": ["zsh", "-i", "-c", "whence -w keyrack"],
         "fish": ["fish", "-i", "-c", "functions -q keyrack; and echo function"],
     }[shell]
-    out = subprocess.run(probe, capture_output=True, text=True, timeout=60, env=_env(home),
+    out = subprocess.run(probe, capture_output=True, text=True, timeout=60, env=env,
                          stdin=subprocess.DEVNULL)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().endswith("function"), (out.stdout, out.stderr)
@@ -169,7 +172,7 @@ def _fake_python(tmp_path: Path, body: str) -> Path:
 
 def test_too_old_python_is_refused_with_the_version(tmp_path):
     fake = _fake_python(tmp_path, 'echo 3.8\n')
-    home = tmp_path / "home"
+    home = tmp_path / "install-home"
     home.mkdir()
     result = _install(home, "--yes", PYTHON=str(fake))
     assert result.returncode == 2
@@ -180,7 +183,7 @@ def test_too_old_python_is_refused_with_the_version(tmp_path):
 
 def test_missing_venv_module_names_the_debian_package(tmp_path):
     fake = _fake_python(tmp_path, 'case "$2" in *ensurepip*) exit 1 ;; *) echo 3.11 ;; esac\n')
-    home = tmp_path / "home"
+    home = tmp_path / "install-home"
     home.mkdir()
     result = _install(home, "--yes", PYTHON=str(fake))
     assert result.returncode == 2
@@ -189,7 +192,7 @@ def test_missing_venv_module_names_the_debian_package(tmp_path):
 
 
 def test_a_foreign_keyrack_in_the_bin_dir_is_not_replaced_unasked(tmp_path):
-    home = tmp_path / "home"
+    home = tmp_path / "install-home"
     bin_dir = home / "bin"
     bin_dir.mkdir(parents=True)
     (bin_dir / "keyrack").write_text("#!/bin/sh\necho someone else's\n")
@@ -206,11 +209,13 @@ def test_a_foreign_keyrack_in_the_bin_dir_is_not_replaced_unasked(tmp_path):
     (["--from", "/nonexistent"], "is not a keyrack checkout"),
 ])
 def test_bad_arguments_fail_in_one_line(tmp_path, args, message):
-    result = _install(tmp_path, *args)
+    home = tmp_path / "install-home"
+    home.mkdir()
+    result = _install(home, *args)
     assert result.returncode == 2
     assert message in result.stderr
     assert len(result.stderr.splitlines()) == 1
-    assert list(tmp_path.iterdir()) == []
+    assert list(home.iterdir()) == []
 
 
 def test_pipx_flag_without_pipx_says_so(tmp_path):
