@@ -66,6 +66,7 @@ __keyrack_use() {
     # The CLI checks that it is one of keyrack's profiles (one line, exit 2 if not).
     __keyrack_cli use --check "$@" || \builtin return
     if [[ $# -eq 1 && $1 != -* ]]; then
+        # shellcheck disable=SC2034 # for the programs this shell runs
         \builtin export AWS_PROFILE="$1"
     fi
 }
