@@ -7,7 +7,7 @@ import json
 import time
 
 import pytest
-from engine_support import Home, arn, assert_one_line_failure, home, idc  # noqa: F401 (fixtures)
+from engine_support import Home, arn, assert_one_line_failure, home  # noqa: F401 (fixture)
 
 AUTH = "authorization_code"
 REFRESH = "refresh_token"
@@ -23,8 +23,8 @@ def test_boto3_and_the_aws_cli_get_the_profiles_assumed_role(home: Home) -> None
     assert home.boto3_arn("p1") == arn("111111111111", "AdminRole")
     assert home.aws_cli_arn("p2") == arn("222222222222", "Developer")
     # One sign-in served both profiles of the session.
-    assert home.idc.count("CreateToken", AUTH) == 1
-    assert home.idc.count("RegisterClient") == 1
+    assert home.sandbox.count("CreateToken", grant_type=AUTH) == 1
+    assert home.sandbox.count("RegisterClient") == 1
 
 
 def test_the_answer_is_exactly_one_credential_process_json_object(home: Home) -> None:
@@ -38,29 +38,29 @@ def test_the_answer_is_exactly_one_credential_process_json_object(home: Home) ->
 
 def test_step_1_cached_role_credentials_make_no_call(home: Home) -> None:
     first = unlocked(home)
-    calls = len(home.idc.state.calls)
+    calls = len(home.sandbox.calls)
     assert unlocked(home) == first
-    assert len(home.idc.state.calls) == calls
+    assert len(home.sandbox.calls) == calls
 
 
 def test_another_profile_of_the_same_role_reuses_its_credentials(home: Home) -> None:
     first = unlocked(home, "p1")
     assert unlocked(home, "p1b") == first
-    assert home.idc.count("GetRoleCredentials") == 1
+    assert home.sandbox.count("GetRoleCredentials") == 1
 
 
 def test_step_2_a_valid_token_fetches_role_credentials_without_sign_in(home: Home) -> None:
     unlocked(home, "p1")
     assert unlocked(home, "p2")["AccessKeyId"]
-    assert home.idc.count("GetRoleCredentials") == 2
-    assert home.idc.count("CreateToken") == 1
+    assert home.sandbox.count("GetRoleCredentials") == 2
+    assert home.sandbox.count("CreateToken") == 1
 
 
 def test_a_config_edit_invalidates_the_hot_cache_but_not_the_credentials(home: Home) -> None:
     first = unlocked(home)
     home.write_config(extra="\n# edited\n")
     assert unlocked(home) == first  # re-stamped from the cache: no new fetch
-    assert home.idc.count("GetRoleCredentials") == 1
+    assert home.sandbox.count("GetRoleCredentials") == 1
 
 
 def test_step_3_an_expired_token_is_renewed_silently_and_the_rotated_refresh_token_kept(home: Home) -> None:
@@ -70,8 +70,8 @@ def test_step_3_an_expired_token_is_renewed_silently_and_the_rotated_refresh_tok
     home.token_file("s1").write_text(json.dumps(token))
     assert unlocked(home, "p2", ) and True
     renewed = json.loads(home.token_file("s1").read_text())
-    assert home.idc.count("CreateToken", REFRESH) == 1
-    assert home.idc.count("CreateToken", AUTH) == 1  # no second browser sign-in
+    assert home.sandbox.count("CreateToken", grant_type=REFRESH) == 1
+    assert home.sandbox.count("CreateToken", grant_type=AUTH) == 1  # no second browser sign-in
     assert renewed["refreshToken"] != token["refreshToken"]  # the sandbox rotates; we kept the new one
     assert renewed["accessToken"] != token["accessToken"]
     assert "unlocked" in home.prompt_line("s1")
@@ -82,18 +82,18 @@ def test_a_dead_refresh_token_leads_to_a_new_sign_in(home: Home) -> None:
     token = json.loads(home.token_file("s1").read_text())
     token["expiresAt"] = "2020-01-01T00:00:00Z"
     home.token_file("s1").write_text(json.dumps(token))
-    home.idc.fail("CreateToken", "InvalidGrantException", grant_type=REFRESH)
+    home.sandbox.fail("CreateToken", "InvalidGrantException", grant_type=REFRESH)
     unlocked(home, "p2")
-    assert home.idc.count("CreateToken", REFRESH) == 1
-    assert home.idc.count("CreateToken", AUTH) == 2
+    assert home.sandbox.count("CreateToken", grant_type=REFRESH) == 1
+    assert home.sandbox.count("CreateToken", grant_type=AUTH) == 2
 
 
 def test_a_revoked_token_is_treated_as_locked_and_signs_in_again(home: Home) -> None:
     unlocked(home, "p1")
-    home.idc.revoke_all()
+    home.sandbox.revoke_all()
     unlocked(home, "p2")
-    assert home.idc.count("CreateToken", AUTH) == 2
-    assert home.idc.count("GetRoleCredentials") == 3  # p1, p2 rejected, p2 again
+    assert home.sandbox.count("CreateToken", grant_type=AUTH) == 2
+    assert home.sandbox.count("GetRoleCredentials") == 3  # p1, p2 rejected, p2 again
 
 
 def test_step_4_a_locked_session_with_policy_never_fails_fast_without_any_call(home: Home) -> None:
@@ -101,14 +101,14 @@ def test_step_4_a_locked_session_with_policy_never_fails_fast_without_any_call(h
     proc = home.credential_process("p1", KEYRACK_AUTO_UNLOCK="never")
     elapsed = time.monotonic() - started
     assert_one_line_failure(proc, 2, "profile 'p1'", "locked", "keyrack unlock p1")
-    assert home.idc.state.calls == []
+    assert home.sandbox.calls == []
     assert elapsed < 1.0
 
 
 def test_policy_tty_without_a_terminal_fails_fast_without_any_call(home: Home) -> None:
     proc = home.credential_process("p1", KEYRACK_AUTO_UNLOCK="tty")
     assert_one_line_failure(proc, 2, "keyrack unlock p1")
-    assert home.idc.state.calls == []
+    assert home.sandbox.calls == []
 
 
 def test_the_profile_setting_is_the_policy_when_the_environment_says_nothing(home: Home) -> None:
@@ -123,14 +123,14 @@ def test_the_profile_setting_is_the_policy_when_the_environment_says_nothing(hom
 
 
 def test_a_denied_sign_in_is_a_clear_user_error(home: Home) -> None:
-    home.idc.set_behaviour("deny")
+    home.sandbox.behaviour = "deny"
     proc = home.credential_process("p1")
     assert_one_line_failure(proc, 2, "denied")
     assert not home.token_file("s1").exists()
 
 
 def test_a_sign_in_nobody_finishes_times_out(home: Home) -> None:
-    home.idc.set_behaviour("ignore")
+    home.sandbox.behaviour = "ignore"
     started = time.monotonic()
     proc = home.credential_process("p1", KEYRACK_SIGNIN_TIMEOUT="1.5")
     assert_one_line_failure(proc, 2, "timed out after 1.5 s")
@@ -145,7 +145,7 @@ def test_a_role_the_user_lacks_names_account_and_role_and_exits_2(home: Home) ->
 @pytest.mark.parametrize("code,status", [("TooManyRequestsException", 429), ("InternalServerException", 500)])
 def test_throttling_and_server_errors_exit_1(home: Home, code: str, status: int) -> None:
     unlocked(home, "p1")
-    home.idc.fail("GetRoleCredentials", code, times=10, status=status)
+    home.sandbox.fail("GetRoleCredentials", code, times=10, status=status)
     proc = home.credential_process("p2")
     assert_one_line_failure(proc, 1, code)
 
@@ -161,14 +161,14 @@ def test_a_rejected_client_registration_is_registered_again(home: Home) -> None:
     (home.root / ".aws/keyrack/clients/s1.json").write_text(json.dumps(client))
     home.token_file("s1").unlink()
     unlocked(home, "p2")
-    assert home.idc.count("RegisterClient") == 2
+    assert home.sandbox.count("RegisterClient") == 2
     # first sign-in; the code redeemed with the stale secret (rejected); the retry with the new client
-    assert home.idc.count("CreateToken", AUTH) == 3
+    assert home.sandbox.count("CreateToken", grant_type=AUTH) == 3
 
 
 def test_the_device_code_flow_signs_in_too(home: Home) -> None:
     text = home.config.read_text().replace("[profile p1]\n", "[profile p1]\nkeyrack_login = device\n")
     home.config.write_text(text)
     assert unlocked(home, "p1")
-    assert home.idc.count("StartDeviceAuthorization") == 1
-    assert home.idc.count("CreateToken", "urn:ietf:params:oauth:grant-type:device_code") >= 1
+    assert home.sandbox.count("StartDeviceAuthorization") == 1
+    assert home.sandbox.count("CreateToken", grant_type="urn:ietf:params:oauth:grant-type:device_code") >= 1

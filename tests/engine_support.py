@@ -1,16 +1,16 @@
-"""Shared pieces for the engine's end-to-end tests: a loopback IAM Identity
-Center (keyrack_sh.sandbox, serving STS itself with SigV4 checks), a private
-HOME with keyrack profiles, and keyrack run as a subprocess the way an SDK
-runs it (no controlling terminal, stdin closed).
+"""The engine's end-to-end tests, on the shared harness (tests/conftest.py):
+a private HOME with a few keyrack profiles over two sso-sessions of the
+sandbox, and keyrack run the way an SDK runs it (its own session, so no
+controlling terminal; stdin closed).
 
-Every subprocess gets its own HOME: botocore fixes its token cache path at
-import, so the code under test must never run in the pytest process.
+Code under test never runs in the pytest process: botocore fixes its token
+cache path at import.
 """
 from __future__ import annotations
 
-import dataclasses
+import hashlib
 import json
-import os
+import shlex
 import stat
 import subprocess
 import sys
@@ -19,17 +19,8 @@ from typing import Any
 
 import pytest
 
+from harness import assumed_role_arn, run
 from keyrack_sh import resources
-from keyrack_sh.sandbox.server import Dispatcher, HttpServer
-from keyrack_sh.sandbox.state import Fault, SandboxConfig, State
-
-BROWSER = """#!{python}
-import sys, urllib.request
-try:
-    urllib.request.urlopen(sys.argv[1], timeout=30).read()
-except Exception as exc:
-    print("test browser:", type(exc).__name__, file=sys.stderr)
-"""
 
 PROFILES = {
     # name: (session, account, role)
@@ -41,80 +32,15 @@ PROFILES = {
 }
 
 
-class Idc:
-    """The sandbox, with the few knobs these tests turn."""
-
-    def __init__(self) -> None:
-        self.state = State(SandboxConfig())
-        self.server = HttpServer("127.0.0.1", 0, Dispatcher(self.state, serve_sts=True))
-        self.server.start()
-        self.endpoint = self.server.base_url
-        self.start_url = self.state.config.start_url
-        self.region = self.state.config.region
-
-    def count(self, operation: str, grant_type: str | None = None) -> int:
-        with self.state.lock:
-            return sum(1 for c in self.state.calls
-                       if c.operation == operation and (grant_type is None or c.grant_type == grant_type))
-
-    def set_behaviour(self, behaviour: str) -> None:
-        with self.state.lock:
-            self.state.config.behaviour = behaviour
-
-    def set_lifetimes(self, **kwargs: float) -> None:
-        with self.state.lock:
-            self.state.config.lifetimes = dataclasses.replace(self.state.config.lifetimes, **kwargs)
-
-    def fail(self, operation: str, error_code: str, times: int = 1, status: int | None = None,
-             grant_type: str | None = None) -> None:
-        self.state.add_fault(operation, Fault("error", times, error_code=error_code, status=status),
-                             grant_type=grant_type)
-
-    def hang(self, operation: str, times: int = 1) -> None:
-        self.state.add_fault(operation, Fault("hang", times))
-
-    def revoke_all(self) -> None:
-        with self.state.lock:
-            for sign_in in list(self.state.sign_ins):
-                self.state.revoke_sign_in(sign_in)
-
-    def minted_secrets(self) -> set[str]:
-        with self.state.lock:
-            return set(self.state.secrets)
-
-    def reset(self) -> None:
-        self.state.reset()
-
-    def stop(self) -> None:
-        self.server.stop()
-
-
-@pytest.fixture(scope="session")
-def idc() -> Any:
-    server = Idc()
-    yield server
-    server.stop()
-
-
 class Home:
     """A private HOME with an AWS config of keyrack profiles, and ways to run keyrack in it."""
 
-    def __init__(self, root: Path, idc: Idc) -> None:
+    def __init__(self, root: Path, env: dict[str, str], sandbox: Any) -> None:
         self.root = root
-        self.idc = idc
-        aws = root / ".aws"
-        aws.mkdir()
-        self.config = aws / "config"
-        browser = root / "browser"
-        browser.write_text(BROWSER.format(python=sys.executable))
-        browser.chmod(0o755)
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KEYRACK_", "BROWSER"))}
-        self.env.update(
-            HOME=str(root), AWS_CONFIG_FILE=str(self.config), AWS_SHARED_CREDENTIALS_FILE=str(aws / "credentials"),
-            AWS_EC2_METADATA_DISABLED="true", AWS_ENDPOINT_URL_SSO_OIDC=idc.endpoint,
-            AWS_ENDPOINT_URL_SSO=idc.endpoint, AWS_ENDPOINT_URL_STS=idc.endpoint, BROWSER=str(browser),
-            KEYRACK_AUTO_UNLOCK="always", KEYRACK_SIGNIN_TIMEOUT="20", KEYRACK_LOCK_TIMEOUT="60",
-        )
+        self.sandbox = sandbox
+        self.config = Path(env["AWS_CONFIG_FILE"])
+        self.env = {**env, "KEYRACK_AUTO_UNLOCK": "always", "KEYRACK_SIGNIN_TIMEOUT": "20",
+                    "KEYRACK_LOCK_TIMEOUT": "60"}
         self.write_config()
 
     def write_config(self, extra: str = "") -> None:
@@ -124,26 +50,20 @@ class Home:
                       f"keyrack_role_name = {role}", "region = eu-west-1",
                       f"credential_process = {resources.credential_process_command(name)}", ""]
         for session in ("s1", "s2"):
-            lines += [f"[sso-session {session}]", f"sso_start_url = {self.idc.start_url}",
-                      f"sso_region = {self.idc.region}", "sso_registration_scopes = sso:account:access", ""]
+            lines += [f"[sso-session {session}]", f"sso_start_url = {self.sandbox.start_url}",
+                      f"sso_region = {self.sandbox.region}", "sso_registration_scopes = sso:account:access", ""]
         self.config.write_text("\n".join(lines) + extra)
 
     def keyrack(self, *args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "keyrack_sh", *args], env={**self.env, **env},
-                              capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
-                              start_new_session=True)
+        return run([sys.executable, "-m", "keyrack_sh", *args], env={**self.env, **env}, timeout=timeout)
 
     def credential_process(self, profile: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
         """Exactly the command line an SDK runs (the one keyrack writes into the config)."""
-        import shlex
-
-        return subprocess.run(shlex.split(resources.credential_process_command(profile)), env={**self.env, **env},
-                              capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
-                              start_new_session=True)
+        return run(shlex.split(resources.credential_process_command(profile)), env={**self.env, **env},
+                   timeout=timeout)
 
     def python(self, code: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-c", code], env={**self.env, **env}, capture_output=True,
-                              text=True, timeout=timeout, stdin=subprocess.DEVNULL, start_new_session=True)
+        return run([sys.executable, "-c", code], env={**self.env, **env}, timeout=timeout)
 
     def boto3_arn(self, profile: str, **env: str) -> str:
         proc = self.python("import boto3; print(boto3.Session(profile_name=%r).client('sts')"
@@ -152,15 +72,12 @@ class Home:
         return proc.stdout.strip()
 
     def aws_cli_arn(self, profile: str) -> str:
-        proc = subprocess.run([sys.executable, "-m", "awscli", "sts", "get-caller-identity", "--profile", profile,
-                               "--output", "json"], env=self.env, capture_output=True, text=True, timeout=120,
-                              stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = run([sys.executable, "-m", "awscli", "sts", "get-caller-identity", "--profile", profile,
+                    "--output", "json"], env=self.env, timeout=120)
         assert proc.returncode == 0, proc.stderr
         return json.loads(proc.stdout)["Arn"]
 
     def token_file(self, session: str) -> Path:
-        import hashlib
-
         return self.root / ".aws" / "sso" / "cache" / (hashlib.sha1(session.encode()).hexdigest() + ".json")
 
     def creds_file(self, profile: str) -> Path:
@@ -177,13 +94,12 @@ class Home:
 
 
 @pytest.fixture()
-def home(tmp_path: Path, idc: Idc) -> Home:
-    idc.reset()
-    return Home(tmp_path, idc)
+def home(isolated_home: Any, env: dict[str, str], sandbox: Any) -> Home:
+    return Home(isolated_home.root, env, sandbox)
 
 
 def arn(account: str, role: str) -> str:
-    return f"arn:aws:sts::{account}:assumed-role/{role}/alice"
+    return assumed_role_arn(account, role)
 
 
 def assert_one_line_failure(proc: subprocess.CompletedProcess[str], code: int, *fragments: str) -> None:
