@@ -32,21 +32,21 @@ _SHADOW_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"
 # Run in a fresh interpreter: what any boto3 program would see for the profile.
 _VERIFY = r"""
 import json, sys
-out = {}
+out = {"stage": "credentials"}
 try:
     import boto3, botocore.config, botocore.exceptions
     session = boto3.Session(profile_name=sys.argv[1])
     creds = session.get_credentials()
     out["method"] = creds.method if creds is not None else None
-    if creds is not None:
+    if out["method"] == "custom-process":  # another provider's keys prove nothing about keyrack
+        out["stage"] = "sts"
         config = botocore.config.Config(retries={"total_max_attempts": 2}, connect_timeout=10, read_timeout=30)
         ident = session.client("sts", region_name=sys.argv[2], config=config).get_caller_identity()
         out["account"], out["arn"] = ident["Account"], ident["Arn"]
-except botocore.exceptions.ClientError as exc:
-    err = exc.response.get("Error", {})
-    out.update(stage="sts", code=err.get("Code", "ClientError"), message=err.get("Message", ""))
+    out["stage"] = None
 except Exception as exc:
-    out.update(stage="credentials", code=type(exc).__name__, message=str(exc))
+    err = getattr(exc, "response", {}).get("Error", {})
+    out.update(code=err.get("Code") or type(exc).__name__, message=err.get("Message") or str(exc))
 print(json.dumps(out))
 """
 

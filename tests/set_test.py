@@ -1,0 +1,213 @@
+"""`keyrack set` end to end: the local IAM Identity Center, moto STS, real boto3 and the AWS CLI v1.
+
+Every run is a subprocess in the test's private HOME (botocore fixes its cache
+path at import). The config's bytes are compared exactly: outside keyrack's
+sections nothing may change, and after a failure nothing at all.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import TestHome
+from harness import assumed_role_arn, aws_cli_identity, boto3_identity, run_keyrack
+
+from keyrack_sh.sandbox import Sandbox
+
+RICH = (Path(__file__).parent / "fixtures" / "rich_config").read_bytes()
+AUTH = "authorization_code"
+ACCOUNT, ROLE = "111111111111", "AdminRole"
+SESSION = "keyrack-sandbox"  # derived from https://keyrack-sandbox.awsapps.com/start
+
+
+def set_args(sandbox: Sandbox, profile: str = "acme.prod", account: str = ACCOUNT, role: str = ROLE,
+             *extra: str) -> list[str]:
+    return ["set", profile, "--start-url", sandbox.start_url, "--sso-region", sandbox.region,
+            "--account-id", account, "--role-name", role, "--region", "eu-west-1", *extra]
+
+
+def keyrack_set(sandbox: Sandbox, *extra: str, profile: str = "acme.prod", account: str = ACCOUNT,
+                role: str = ROLE) -> subprocess.CompletedProcess[str]:
+    return run_keyrack(*set_args(sandbox, profile, account, role, *extra), timeout=120)
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on: connections are refused at once."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prompt_file(home: TestHome, profile: str) -> Path:
+    return home.keyrack / "prompt" / "profiles" / profile
+
+
+@pytest.fixture()
+def rich(isolated_home: TestHome) -> TestHome:
+    isolated_home.config.write_bytes(RICH)
+    return isolated_home
+
+
+def test_fresh_set_on_an_empty_config_runs_the_roundtrip_and_both_consumers_work(
+        sandbox: Sandbox, isolated_home: TestHome) -> None:
+    proc = keyrack_set(sandbox)
+    assert proc.returncode == 0, proc.stderr
+    steps = [line for line in proc.stdout.splitlines() if line.startswith(("├─", "└─"))]
+    assert [s.split()[1:4] for s in steps] == [["✓", "1", "unlock"], ["✓", "2", "relock"],
+                                              ["✓", "3", "unlock"], ["✓", "4", "verify"]]
+    assert "\033[" not in proc.stdout  # no colour without a terminal
+    assert assumed_role_arn(ACCOUNT, ROLE) in steps[-1]
+    assert sandbox.count("RegisterClient") == 1
+    assert sandbox.count("CreateToken", grant_type=AUTH) == 2
+    assert sandbox.count("Logout") == 1
+    assert sandbox.consent_count() == 1 and sandbox.sign_ins() == 2
+    assert boto3_identity("acme.prod") == assumed_role_arn(ACCOUNT, ROLE)
+    assert aws_cli_identity("acme.prod") == assumed_role_arn(ACCOUNT, ROLE)
+    assert prompt_file(isolated_home, "acme.prod").read_text() == f"{SESSION}\n"
+    # Success leaves the session unlocked.
+    status = json.loads(run_keyrack("status", "acme.prod", "--json").stdout)
+    assert status["state"] == "unlocked"
+
+
+def test_fresh_set_on_a_rich_config_keeps_every_other_byte(sandbox: Sandbox, rich: TestHome) -> None:
+    proc = keyrack_set(sandbox)
+    assert proc.returncode == 0, proc.stderr
+    after = rich.config.read_bytes()
+    assert after.startswith(RICH)
+    assert b"[profile acme.prod]" in after[len(RICH):]
+    assert boto3_identity("acme.prod") == assumed_role_arn(ACCOUNT, ROLE)
+    assert aws_cli_identity("acme.prod") == assumed_role_arn(ACCOUNT, ROLE)
+    assert (rich.aws / "config.keyrack.bak").read_bytes() == RICH
+
+
+def test_json_output_for_scripts(sandbox: Sandbox) -> None:
+    proc = keyrack_set(sandbox, "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["ok"] and out["verified"] and out["arn"] == assumed_role_arn(ACCOUNT, ROLE)
+    assert [s["step"] for s in out["steps"]] == ["unlock", "relock", "unlock", "verify"]
+    assert (out["profile_action"], out["session_action"]) == ("add", "add")
+
+
+def test_same_values_again_change_nothing(sandbox: Sandbox, rich: TestHome) -> None:
+    assert keyrack_set(sandbox, "--no-verify").returncode == 0
+    written = rich.config.read_bytes()
+    proc = keyrack_set(sandbox, "--no-verify")
+    assert proc.returncode == 0, proc.stderr
+    assert rich.config.read_bytes() == written
+    assert "profile acme.prod unchanged" in proc.stdout
+    assert sandbox.calls == []
+
+
+def test_changed_values_need_yes_without_a_terminal(sandbox: Sandbox, rich: TestHome) -> None:
+    assert keyrack_set(sandbox, "--no-verify").returncode == 0
+    written = rich.config.read_bytes()
+    proc = keyrack_set(sandbox, "--no-verify", role="ReadOnly")
+    assert proc.returncode == 2
+    assert "-keyrack_role_name = AdminRole" in proc.stdout and "+keyrack_role_name = ReadOnly" in proc.stdout
+    assert proc.stderr.count("\n") == 1 and "--yes" in proc.stderr
+    assert rich.config.read_bytes() == written
+    proc = keyrack_set(sandbox, "--yes", role="ReadOnly")
+    assert proc.returncode == 0, proc.stderr
+    assert rich.config.read_bytes() == written.replace(b"= AdminRole", b"= ReadOnly")
+    assert boto3_identity("acme.prod") == assumed_role_arn(ACCOUNT, "ReadOnly")
+
+
+def test_an_unmanaged_profile_of_that_name_is_not_overwritten_without_yes(sandbox: Sandbox, rich: TestHome) -> None:
+    proc = keyrack_set(sandbox, "--no-verify", profile="legacy-sso")
+    assert proc.returncode == 2
+    assert "keyrack does not manage it" in proc.stderr
+    assert rich.config.read_bytes() == RICH
+    proc = keyrack_set(sandbox, "--yes", profile="legacy-sso")
+    assert proc.returncode == 0, proc.stderr
+    assert boto3_identity("legacy-sso") == assumed_role_arn(ACCOUNT, ROLE)
+
+
+@pytest.mark.parametrize("step,number,code,arrange,role", [
+    ("unlock", 1, 2, lambda sb: setattr(sb, "behaviour", "deny"), ROLE),
+    ("relock", 2, 1, lambda sb: sb.fail("Logout", "TooManyRequestsException", times=5), ROLE),
+    ("verify", 4, 2, lambda sb: None, "NotAssignedRole"),
+    ("verify", 4, 1, "sts-down", ROLE),
+], ids=["denied-sign-in", "logout-error", "role-not-assigned", "sts-failure"])
+def test_a_failing_step_restores_the_exact_bytes_and_names_the_step(
+        sandbox: Sandbox, rich: TestHome, env: dict[str, str], step: str, number: int, code: int, arrange,
+        role: str) -> None:
+    if arrange == "sts-down":
+        env["AWS_ENDPOINT_URL_STS"] = f"http://127.0.0.1:{closed_port()}"  # the sandbox itself mints via moto
+    else:
+        arrange(sandbox)
+    proc = run_keyrack(*set_args(sandbox, "acme.prod", ACCOUNT, role), env=env, timeout=120)
+    assert proc.returncode == code, proc.stderr
+    assert rich.config.read_bytes() == RICH
+    assert not prompt_file(rich, "acme.prod").exists()
+    failed = [line for line in proc.stdout.splitlines() if "✗" in line]
+    assert len(failed) == 1 and f"{number} {step}" in failed[0]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"keyrack: set acme.prod failed at step {number} ({step})"), last
+    assert "back as it was" in last and "hint:" in last
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_failed_update_puts_the_previous_profile_back(sandbox: Sandbox, rich: TestHome) -> None:
+    assert keyrack_set(sandbox).returncode == 0
+    before = rich.config.read_bytes()
+    proc = keyrack_set(sandbox, "--yes", role="NotAssignedRole")
+    assert proc.returncode == 2
+    assert rich.config.read_bytes() == before
+    assert prompt_file(rich, "acme.prod").read_text() == f"{SESSION}\n"
+    assert boto3_identity("acme.prod") == assumed_role_arn(ACCOUNT, ROLE)
+
+
+def test_a_credentials_file_section_of_the_same_name_fails_verify(sandbox: Sandbox, rich: TestHome) -> None:
+    rich.credentials.write_text("[acme.prod]\naws_access_key_id = AKIAEXAMPLE\naws_secret_access_key = x\n")
+    proc = keyrack_set(sandbox)
+    assert proc.returncode == 2
+    assert "not from keyrack" in proc.stderr and "credentials" in proc.stderr
+    assert rich.config.read_bytes() == RICH
+
+
+def test_eight_concurrent_sets_leave_all_eight_profiles_and_everything_else(
+        sandbox: Sandbox, rich: TestHome, env: dict[str, str]) -> None:
+    procs = [subprocess.Popen([sys.executable, "-m", "keyrack_sh",
+                               *set_args(sandbox, f"p{i}.par", f"{i:012d}", ROLE, "--no-verify")],
+                              env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(8)]
+    results = [(p.communicate(timeout=120)[1], p.returncode) for p in procs]
+    assert [rc for _, rc in results] == [0] * 8, results
+    after = rich.config.read_bytes()
+    assert after.startswith(RICH)
+    out = json.loads(run_keyrack("list", "--json").stdout)
+    assert sorted(r["profile"] for r in out) == [f"p{i}.par" for i in range(8)]
+    assert {r["account_id"] for r in out} == {f"{i:012d}" for i in range(8)}
+    assert after.count(f"[sso-session {SESSION}]".encode()) == 1
+
+
+def test_an_unparsable_config_is_named_by_line_and_left_alone(sandbox: Sandbox, isolated_home: TestHome) -> None:
+    broken = b"[default]\nregion = eu-west-1\nthis is not a key value line\n"
+    isolated_home.config.write_bytes(broken)
+    proc = keyrack_set(sandbox)
+    assert proc.returncode == 2
+    assert "line 3" in proc.stderr and proc.stderr.count("\n") == 1
+    assert isolated_home.config.read_bytes() == broken
+    assert sandbox.calls == []
+
+
+def test_without_a_terminal_missing_values_name_the_flags(sandbox: Sandbox, isolated_home: TestHome) -> None:
+    proc = run_keyrack("set", "acme.prod", "--start-url", sandbox.start_url)
+    assert proc.returncode == 2
+    assert "missing --sso-region, --account-id, --role-name" in proc.stderr
+    assert not isolated_home.config.exists()
+    assert sandbox.calls == []
+
+
+def test_set_then_remove_leaves_the_config_as_it_was(sandbox: Sandbox, rich: TestHome) -> None:
+    assert keyrack_set(sandbox).returncode == 0
+    proc = run_keyrack("remove", "acme.prod", "--yes")
+    assert proc.returncode == 0, proc.stderr
+    assert rich.config.read_bytes() == RICH
+    assert not prompt_file(rich, "acme.prod").exists()
+    assert sandbox.count("Logout") == 2  # the roundtrip's, then remove's relock of the last profile
