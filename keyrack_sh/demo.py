@@ -1,0 +1,341 @@
+"""`keyrack demo`: the whole product, offline, in a scratch folder, narrated.
+
+`World` is the stage: a temporary folder that is HOME (and AWS_CONFIG_FILE,
+caches, XDG dirs) for every child process, the bundled IAM Identity Center
+sandbox and an STS (moto when importable, else the sandbox's own) on
+127.0.0.1, and a browser whose user approves every sign-in. keyrack runs as a
+user runs it: `python -m keyrack_sh ...` in a subprocess. bench/ borrows the
+same World.
+
+This process points its own HOME and AWS_* variables at the scratch folder
+too, before it starts any server: the user's ~/.aws is never read or written.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TextIO
+
+PROFILE = "demo"
+ACCOUNT_ID = "111111111111"
+ROLE_NAME = "AdminRole"
+REGION = "eu-west-1"
+HERD = 8
+
+# The user in front of the demo's "browser" approves: it fetches the sign-in
+# URL and follows the redirect to keyrack's loopback listener. It returns at
+# once, as a browser launcher does, and leaves the fetch to a child.
+_BROWSER = '''#!{python} -I
+"""keyrack demo's browser: the user at it approves every sign-in."""
+import os, sys, urllib.request
+if os.fork() == 0:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({{}}))  # loopback: no proxy
+    try:
+        opener.open(sys.argv[1], timeout=60).read()
+    except Exception:
+        pass
+    os._exit(0)
+'''
+
+# One SDK call, as any boto3 program makes it: the profile's credential_process runs underneath.
+_SDK_CALL = ("import boto3, sys; "
+             "print(boto3.Session(profile_name=sys.argv[1]).client('sts').get_caller_identity()['Arn'])")
+
+_SCRUB_PREFIXES = ("AWS_", "KEYRACK_", "XDG_")
+_SCRUB_NAMES = ("BROWSER", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV_PROMPT")
+
+
+def _start_moto() -> tuple[object | None, str | None]:
+    """A moto STS server on 127.0.0.1, or (None, None) when moto is not installed."""
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError:
+        return None, None
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no request log on the terminal
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    return server, f"http://{host}:{port}"
+
+
+class World:
+    """Scratch HOME + sandbox + STS on 127.0.0.1 + an approving browser; gone after stop()."""
+
+    def __init__(self, use_moto: bool = True) -> None:
+        self.use_moto = use_moto
+        self.root: Path | None = None
+        self.sandbox = None  # keyrack_sh.sandbox.Sandbox once started
+        self.sts_endpoint: str | None = None
+        self.sts_kind = ""
+        self.env: dict[str, str] = {}
+        self._moto: object | None = None
+        self._saved_environ: dict[str, str] | None = None
+
+    # -- life ---------------------------------------------------------------
+    def start(self) -> World:
+        self.root = Path(tempfile.mkdtemp(prefix="keyrack-demo-"))
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        assert self.root is not None
+        home = self.root / "home"
+        (home / ".aws").mkdir(parents=True, mode=0o700)
+        browser = self.root / "browser"
+        browser.write_text(_BROWSER.format(python=sys.executable))
+        browser.chmod(0o700)
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(_SCRUB_PREFIXES) and k not in _SCRUB_NAMES}
+        env.update({
+            "HOME": str(home),
+            "AWS_CONFIG_FILE": str(home / ".aws" / "config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(home / ".aws" / "credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "XDG_CONFIG_HOME": str(home / ".config"),
+            "XDG_CACHE_HOME": str(home / ".cache"),
+            "XDG_DATA_HOME": str(home / ".local" / "share"),
+            "XDG_STATE_HOME": str(home / ".local" / "state"),
+            "BROWSER": str(browser),
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+        })
+        # This process too: anything in it that reads ~/.aws (botocore in moto) reads the scratch one.
+        self._saved_environ = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(env)
+
+        from keyrack_sh.sandbox import Sandbox, SandboxConfig
+
+        if self.use_moto:
+            self._moto, self.sts_endpoint = _start_moto()
+        self.sandbox = Sandbox(SandboxConfig(sts_endpoint=self.sts_endpoint)).start()
+        self.sts_kind = "moto" if self.sts_endpoint else "the sandbox's own STS (moto is not installed)"
+        self.sts_endpoint = self.sandbox.sts_endpoint
+        env.update(self.sandbox.env())
+        os.environ.update(self.sandbox.env())
+        self.env = env
+
+    def stop(self) -> None:
+        if self.sandbox is not None:
+            self.sandbox.stop()
+            self.sandbox = None
+        if self._moto is not None:
+            self._moto.stop()  # type: ignore[attr-defined]
+            self._moto = None
+        if self._saved_environ is not None:
+            os.environ.clear()
+            os.environ.update(self._saved_environ)
+            self._saved_environ = None
+        if self.root is not None:
+            shutil.rmtree(self.root, ignore_errors=True)
+            self.root = None
+
+    def __enter__(self) -> World:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- where things are ------------------------------------------------------
+    @property
+    def home(self) -> Path:
+        assert self.root is not None, "the world is not started"
+        return self.root / "home"
+
+    @property
+    def config_file(self) -> Path:
+        return self.home / ".aws" / "config"
+
+    # -- running things as a user does -------------------------------------------
+    def run(self, argv: Sequence[str], timeout: float = 120, env: dict[str, str] | None = None,
+            check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(list(argv), env={**self.env, **(env or {})}, cwd=str(self.home), text=True,
+                              capture_output=True, stdin=subprocess.DEVNULL, timeout=timeout)
+        if check and proc.returncode != 0:
+            from keyrack_sh.errors import ServiceError
+
+            last = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
+            raise ServiceError(f"demo step failed: {shlex.join(argv[:4])} exited {proc.returncode}: {last}")
+        return proc
+
+    def keyrack(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run([sys.executable, "-m", "keyrack_sh", *args], timeout=timeout, check=check)
+
+    def sdk_call(self, profile: str = PROFILE) -> str:
+        """An STS GetCallerIdentity from a fresh boto3 process; returns the ARN."""
+        return self.run([sys.executable, "-c", _SDK_CALL, profile]).stdout.strip()
+
+    def credential_process_argv(self, profile: str = PROFILE) -> list[str]:
+        """The profile's credential_process, split as botocore splits it."""
+        import configparser
+
+        parser = configparser.RawConfigParser()
+        parser.read(self.config_file)
+        return shlex.split(parser.get(f"profile {profile}", "credential_process"))
+
+    def set_profile(self, profile: str = PROFILE, *extra: str) -> subprocess.CompletedProcess[str]:
+        """`keyrack set` for an account/role the sandbox assigns, roundtrip included."""
+        assert self.sandbox is not None
+        return self.keyrack("set", profile, "--start-url", self.sandbox.start_url,
+                            "--sso-region", self.sandbox.region, "--account-id", ACCOUNT_ID,
+                            "--role-name", ROLE_NAME, "--region", REGION, "--yes", *extra)
+
+    def prompt(self, profile: str = PROFILE) -> str:
+        """The prompt segment, rendered by keyrack's real bash hook with AWS_PROFILE=profile."""
+        hook = self.keyrack("init", "bash").stdout
+        script = hook + '\n__keyrack_prompt_update\nprintf "%s" "$KEYRACK_PROMPT"\n'
+        proc = self.run(["bash", "--noprofile", "--norc", "-c", script], env={"AWS_PROFILE": profile})
+        return proc.stdout
+
+
+# -- the narrated demo -----------------------------------------------------------------
+class _Narrator:
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.step = 0
+
+    def say(self, text: str = "") -> None:
+        print(text, file=self.out, flush=True)
+
+    def title(self, text: str) -> None:
+        self.step += 1
+        self.say(f"\n{self.step}. {text}")
+
+    def detail(self, text: str) -> None:
+        for line in text.rstrip("\n").splitlines():
+            self.say(f"   {line}")
+
+
+def _timed(fn: Callable[[], object]) -> tuple[object, float]:
+    start = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - start
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
+
+
+def _prompt_line(world: World) -> str:
+    segment = world.prompt()
+    return f"prompt with AWS_PROFILE={PROFILE}: {segment!r}" if segment else \
+        f"prompt with AWS_PROFILE={PROFILE}: '' (no segment: not a keyrack profile yet)"
+
+
+def narrate(world: World, out: TextIO = sys.stdout) -> None:
+    """Run every step against a started world, narrating to `out`."""
+    sb = world.sandbox
+    assert sb is not None
+    n = _Narrator(out)
+    n.say("keyrack demo: the whole flow against a local IAM Identity Center, offline.")
+    n.say(f"   scratch HOME {world.home} (your ~/.aws is not read or written)")
+    n.say(f"   IAM Identity Center sandbox on {sb.endpoint}, user {sb.user}, start URL {sb.start_url}")
+    n.say(f"   STS on {world.sts_endpoint}: {world.sts_kind}")
+
+    n.title("The prompt segment before setup")
+    n.detail(_prompt_line(world))
+
+    n.title(f"keyrack set {PROFILE}: write the profile, then prove it works (the roundtrip)")
+    n.detail(f"$ keyrack set {PROFILE} --start-url {sb.start_url} --sso-region {sb.region} "
+             f"--account-id {ACCOUNT_ID} --role-name {ROLE_NAME} --region {REGION} --auto-unlock always")
+    proc, took = _timed(lambda: world.set_profile(PROFILE, "--auto-unlock", "always"))
+    n.detail(proc.stdout)  # type: ignore[attr-defined]
+    consents, sign_ins = sb.consent_count(), sb.sign_ins()
+    n.detail(f"took {took:.1f} s. The browser showed the one-time \"Allow access to keyrack?\" consent "
+             f"{consents} time(s), here at setup, never again; sign-ins so far: {sign_ins}.")
+    n.detail("--auto-unlock always lets SDK calls sign in by themselves even without a terminal "
+             "(the default, tty, signs in only where a person is at one).")
+
+    n.title("The prompt segment after setup")
+    n.detail(_prompt_line(world))
+
+    n.title("An SDK call through credential_process: locked, lazy unlock, then cached hits")
+    world.keyrack("relock", PROFILE)
+    n.detail(f"after keyrack relock: {_prompt_line(world)}")
+    before = sb.sign_ins()
+    arn, took_first = _timed(lambda: world.sdk_call())
+    n.detail(f"boto3 sts get-caller-identity -> {arn}")
+    n.detail(f"first call (locked: credential_process signed in by itself): {_ms(took_first)}, "
+             f"sign-ins +{sb.sign_ins() - before}")
+    _, took_second = _timed(lambda: world.sdk_call())
+    n.detail(f"second call (cached): {_ms(took_second)}, most of it Python importing boto3")
+    argv = world.credential_process_argv()
+    hits = sorted(_timed(lambda: world.run(argv))[1] for _ in range(5))
+    n.detail(f"the credential_process alone on a cache hit: {_ms(hits[2])} (median of 5)")
+    n.detail(f"after the call: {_prompt_line(world)}")
+
+    n.title(f"A herd: {HERD} SDK processes at once on a locked session")
+    world.keyrack("relock", PROFILE)
+    before = sb.sign_ins()
+    with ThreadPoolExecutor(HERD) as pool:
+        arns, took = _timed(lambda: list(pool.map(lambda _: world.sdk_call(), range(HERD))))
+    agree = len(set(arns)) == 1  # type: ignore[arg-type]
+    n.detail(f"{HERD} calls answered in {took:.1f} s, all as the same role: {'yes' if agree else 'NO'}")
+    n.detail(f"sign-ins: +{sb.sign_ins() - before} (one process signed in; the others waited at the "
+             f"lock, then read the credentials it cached)")
+
+    n.title(f"keyrack relock {PROFILE}: sign out at AWS, delete the tokens")
+    proc = world.keyrack("relock", PROFILE)
+    n.detail(proc.stdout)
+    n.detail(_prompt_line(world))
+
+    n.say("\nDone. Try it yourself: keyrack demo --shell")
+
+
+def _shell_argv(world: World, shell: str) -> tuple[list[str], dict[str, str]]:
+    """Argv and extra env that start `shell` interactively with the hook and a prompt showing the segment."""
+    assert world.root is not None
+    hook = world.keyrack("init", shell).stdout
+    banner = (f"keyrack demo shell: AWS_PROFILE={PROFILE}; try `keyrack status`, `keyrack use {PROFILE}`, "
+              f"`keyrack relock {PROFILE}`, `aws sts get-caller-identity`. Leave with `exit`.")
+    if shell == "fish":
+        conf = world.home / ".config" / "fish"
+        conf.mkdir(parents=True, exist_ok=True)
+        (conf / "config.fish").write_text(hook + f"\necho {shlex.quote(banner)}\n"
+                                          "function fish_right_prompt; echo $KEYRACK_PROMPT; end\n")
+        return ["fish", "-i"], {}
+    if shell == "zsh":
+        zdot = world.root / "zdotdir"
+        zdot.mkdir(exist_ok=True)
+        (zdot / ".zshrc").write_text(hook + f"\nprint -r -- {shlex.quote(banner)}\nsetopt prompt_subst\n"
+                                     "PROMPT='${KEYRACK_PROMPT:+$KEYRACK_PROMPT }%~ %# '\n")
+        return ["zsh", "-i"], {"ZDOTDIR": str(zdot)}
+    rc = world.root / "bashrc"
+    rc.write_text(hook + f"\nprintf '%s\\n' {shlex.quote(banner)}\n"
+                  "PS1='${KEYRACK_PROMPT:+$KEYRACK_PROMPT }\\w\\$ '\n")
+    return ["bash", "--rcfile", str(rc), "-i"], {}
+
+
+def open_shell(world: World) -> int:
+    """The user's own shell inside the demo; returns its exit status."""
+    from keyrack_sh import shells
+
+    shell = shells.detect_shell()
+    argv, extra = _shell_argv(world, shell)
+    env = {**world.env, **extra, "AWS_PROFILE": PROFILE}
+    return subprocess.run(argv, env=env, cwd=str(world.home)).returncode
+
+
+def run(shell: bool = False, out: TextIO = sys.stdout) -> int:
+    started = time.perf_counter()
+    with World() as world:
+        narrate(world, out)
+        print(f"(demo took {time.perf_counter() - started:.1f} s)", file=out, flush=True)
+        if shell:
+            open_shell(world)
+            print("demo shell closed: servers stopped, scratch folder removed", file=out)
+    return 0
