@@ -11,7 +11,7 @@ def open_url(url: str, *, no_browser: bool, what: str, code: str | None = None) 
     """Tell the terminal where to sign in and, unless `no_browser`, open the browser."""
     suffix = f" and confirm the code {code}" if code else ""
     if no_browser:
-        tty.say(f"to unlock {what}, open this URL{suffix}:\n  {url}")
+        tty.say(f"to unlock {what}, open this URL{suffix}: {url}")
         return
     tty.say(f"unlocking {what}: opening the browser{suffix} (if it does not open: {url})")
     # webbrowser may wait for the browser command to exit; the sign-in timeout
