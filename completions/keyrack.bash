@@ -10,16 +10,16 @@ __keyrack_comp_commands='set unlock relock status list credential-process init u
 # Flags of each subcommand; the ones that take a value are listed again below.
 __keyrack_comp_flags() {
     case $1 in
-    set) REPLY='--help --start-url --sso-region --account-id --role-name --region --sso-session --device-code --no-browser --auto-unlock --no-verify --yes -y --json' ;;
-    unlock) REPLY='--help --device-code --no-browser --json' ;;
-    relock) REPLY='--help --session --all --json' ;;
-    status | list) REPLY='--help --json' ;;
-    init) REPLY='--help --write --no-prompt' ;;
-    use) REPLY='--help --clear' ;;
-    export) REPLY='--help --format' ;;
-    remove) REPLY='--help --yes -y --json' ;;
-    demo) REPLY='--help --shell' ;;
-    *) REPLY='--help' ;;
+    set) REPLY='--help -h --start-url --sso-region --account-id --role-name --region --sso-session --device-code --no-browser --auto-unlock --no-verify --yes -y --json' ;;
+    unlock) REPLY='--help -h --device-code --no-browser --json' ;;
+    relock) REPLY='--help -h --session --all --json' ;;
+    status | list) REPLY='--help -h --json' ;;
+    init) REPLY='--help -h --write --no-prompt' ;;
+    use) REPLY='--help -h --clear' ;;
+    export) REPLY='--help -h --format' ;;
+    remove) REPLY='--help -h --yes -y --json' ;;
+    demo) REPLY='--help -h --shell' ;;
+    *) REPLY='--help -h' ;;
     esac
 }
 
@@ -84,7 +84,7 @@ _keyrack() {
 
     if [[ -z ${cmd} ]]; then
         if [[ ${cur} == -* ]]; then
-            __keyrack_comp_words '--help --version' "${cur}"
+            __keyrack_comp_words '--help -h --version' "${cur}"
         else
             __keyrack_comp_words "${__keyrack_comp_commands}" "${cur}"
         fi

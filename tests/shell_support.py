@@ -123,3 +123,55 @@ def write_config(env: dict[str, str], managed: dict[str, str], foreign: tuple[st
     for name in foreign:
         lines += [f"[profile {name}]", "region = us-east-1", ""]
     Path(env["AWS_CONFIG_FILE"]).write_text("\n".join(lines))
+
+
+# -- a real terminal -----------------------------------------------------------------
+class Tmux:
+    """One shell in a detached tmux session on a private socket: type keys, read the screen."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], tmp: Path, width: int = 160) -> None:
+        import shlex
+        import tempfile
+
+        # A short folder: unix socket paths are limited to ~100 bytes.
+        self._dir = tempfile.mkdtemp(prefix="krtmux")
+        self.socket = os.path.join(self._dir, "s")
+        self.env = {**env, "TMUX_TMPDIR": self._dir}
+        self._tmux("-f", "/dev/null", "new-session", "-d", "-s", "t", "-x", str(width), "-y", "40",
+                   shlex.join(argv))
+
+    def _tmux(self, *args: str) -> str:
+        r = subprocess.run(["tmux", "-u", "-S", self.socket, *args], env=self.env, capture_output=True,
+                           text=True, timeout=30)
+        if r.returncode != 0:
+            raise RuntimeError(f"tmux {args[0]}: {r.stderr.strip()}")
+        return r.stdout
+
+    def send(self, *keys: str) -> None:
+        self._tmux("send-keys", "-t", "t", *keys)
+
+    def type(self, text: str) -> None:
+        self._tmux("send-keys", "-t", "t", "-l", text)
+
+    def screen(self) -> str:
+        return self._tmux("capture-pane", "-p", "-t", "t")
+
+    def wait_for(self, pattern: str, timeout: float = 10) -> str:
+        """The screen, once `pattern` (a regex) is on it; fails with the screen otherwise."""
+        import re
+
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.screen()
+            if re.search(pattern, text, re.M):
+                return text
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{pattern!r} never appeared on the screen:\n{text}")
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        try:
+            self._tmux("kill-server")
+        except (RuntimeError, subprocess.TimeoutExpired):
+            pass
+        shutil.rmtree(self._dir, ignore_errors=True)
