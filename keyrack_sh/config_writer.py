@@ -129,11 +129,11 @@ def load_text(text: str, path: Path | None = None) -> profiles.AwsConfig:
 def _updater(text: str, path: Path) -> ConfigUpdater:
     from configupdater import ConfigUpdater
 
-    _check_parses(text, path)
     updater = ConfigUpdater()
     try:
         updater.read_string(text, source=str(path))
     except (configparser.Error, ValueError) as exc:
+        _check_parses(text, path)  # botocore's own words for it, when it fails too
         lineno = getattr(exc, "lineno", None)
         where = f"{path}, line {lineno}" if lineno else str(path)
         raise UserError(f"cannot parse {where}: {type(exc).__name__}",
@@ -305,16 +305,25 @@ def plan_set(text: str | None, request: SetRequest, path: Path | None = None) ->
     if section is not None and after == (text or ""):
         profile_action = "unchanged"
 
-    _check_result(after, path, profile, session)
+    _check_result(text, after, path, profile, session)
     touched = ((f"profile {profile.name}",) if profile_action != "unchanged" else ()) + \
         ((f"sso-session {session.name}",) if session_action != "reuse" else ())
     return Plan(path=path, before=text, after=after, profile=profile, session=session,
                 profile_action=profile_action, session_action=session_action, sections=touched)
 
 
-def _check_result(after: str, path: Path, profile: Profile, session: SsoSession) -> None:
+def _check_reads(before: str | None, after: str, path: Path) -> configparser.RawConfigParser:
+    """botocore must be able to read what keyrack writes; if it could not before either, say where."""
+    try:
+        return _check_parses(after, path)
+    except UserError:
+        _check_parses(before or "", path)
+        raise
+
+
+def _check_result(before: str | None, after: str, path: Path, profile: Profile, session: SsoSession) -> None:
     """Read the result back as botocore would: it must say exactly what was asked."""
-    config = profiles.AwsConfig(_check_parses(after, path), path)
+    config = profiles.AwsConfig(_check_reads(before, after, path), path)
     got = config.profile(profile.name)
     raw = config.raw_profile(profile.name)
     got_session = config.session(profile.session)
@@ -351,6 +360,7 @@ def plan_remove(text: str | None, name: str, path: Path | None = None) -> Remove
     after = str(updater)
     if text and not text.endswith("\n\n") and after.endswith("\n\n"):
         after = after[:-1]  # the blank line `set` put before the sections it appended
+    _check_reads(text, after, path)
     return RemovePlan(path=path, before=text or "", after=after, profile=name, session=session,
                       session_removed=session_removed, last_of_session=not keyrack_users)
 
@@ -407,7 +417,9 @@ def apply(request: SetRequest, approve: Callable[[Plan], None] | None = None) ->
     if approve is not None:
         approve(plan)  # outside the lock: a person may take a while to answer
     with config_lock():
-        plan = plan_set(read_config(path), request, path)  # fresh: another writer may have been first
+        text = read_config(path)
+        if text != plan.before:
+            plan = plan_set(text, request, path)  # another writer was first: plan again on its result
         if plan.changed:
             write(path, plan.before, plan.after)
     return plan

@@ -139,7 +139,8 @@ def _restore_prompt_file(profile: str, before: bytes | None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     _validate(args)
-    _fill_from_config(args)
+    if _missing(args):
+        _fill_from_config(args)  # only then: parsing a big config costs tens of milliseconds
     if _missing(args):
         if not _is_terminal():
             raise UserError(f"missing {', '.join(_missing(args))}",
