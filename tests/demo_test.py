@@ -1,0 +1,144 @@
+"""`keyrack demo`, run as a user runs it, with a HOME whose ~/.aws must stay untouched."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+SENTINEL_CONFIG = "[profile demo]\nregion = ap-south-1\n# the user's own profile named like the demo's\n"
+SENTINEL_CREDENTIALS = "[demo]\naws_access_key_id = AKIASENTINEL\naws_secret_access_key = sentinel\n"
+
+
+def _sentinel_home(root: Path) -> Path:
+    """A HOME with a read-only ~/.aws: config, credentials, an SSO token and keyrack state."""
+    home = root / "user-home"
+    aws = home / ".aws"
+    (aws / "sso" / "cache").mkdir(parents=True)
+    (aws / "keyrack" / "prompt").mkdir(parents=True)
+    (aws / "config").write_text(SENTINEL_CONFIG)
+    (aws / "credentials").write_text(SENTINEL_CREDENTIALS)
+    (aws / "sso" / "cache" / "0123.json").write_text('{"accessToken": "sentinel"}\n')
+    for dirpath, dirnames, filenames in os.walk(aws, topdown=False):
+        for name in filenames:
+            os.chmod(os.path.join(dirpath, name), 0o444)
+        os.chmod(dirpath, 0o555)
+    return home
+
+
+def _snapshot(root: Path) -> dict[str, tuple[bytes | None, int, int]]:
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = Path(dirpath, name)
+            st = p.lstat()
+            out[str(p.relative_to(root))] = (None if p.is_dir() else p.read_bytes(), st.st_mtime_ns, st.st_mode)
+    return out
+
+
+def _demo_env(home: Path, tmpdir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KEYRACK_", "XDG_"))}
+    env.pop("BROWSER", None)
+    env.update(HOME=str(home), TMPDIR=str(tmpdir), LANG="C.UTF-8", SHELL="/bin/bash")
+    return env
+
+
+@pytest.fixture()
+def sentinel(tmp_path: Path):
+    home = _sentinel_home(tmp_path)
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    before = _snapshot(home / ".aws")
+    yield home, tmpdir, before
+    for dirpath, _, _ in os.walk(home):
+        os.chmod(dirpath, 0o755)  # let pytest clean up
+
+
+def _run_demo(env: dict[str, str], *args: str, strace_log: Path | None = None, input: str | None = None,
+              timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "keyrack_sh", "demo", *args]
+    if strace_log is not None:
+        argv = ["strace", "-f", "-qq", "-e", "trace=%file", "-o", str(strace_log), *argv]
+    return subprocess.run(argv, env=env, text=True, capture_output=True, timeout=timeout,
+                          input=input, stdin=None if input is not None else subprocess.DEVNULL)
+
+
+def test_demo_narrates_every_step_offline_in_under_a_minute(sentinel):
+    home, tmpdir, before = sentinel
+    start = time.monotonic()
+    proc = _run_demo(_demo_env(home, tmpdir))
+    took = time.monotonic() - start
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert took < 60, f"demo took {took:.1f} s"
+
+    # the stage: servers on loopback only
+    endpoints = re.findall(r"https?://[^\s/]+", out.split("\n1. ")[0])
+    assert any(e.startswith("http://127.0.0.1:") for e in endpoints)
+    assert all(e.startswith("http://127.0.0.1:") for e in endpoints if not e.endswith("awsapps.com"))
+    # 1. before setup there is no segment
+    assert "1. The prompt segment before setup" in out
+    assert "'' (no segment: not a keyrack profile yet)" in out
+    # 2. set with the roundtrip; consent exactly once, at setup
+    assert "2. keyrack set demo" in out
+    for step in ("1 unlock", "2 relock", "3 unlock", "4 verify"):
+        assert step in out
+    assert "assumed-role/AdminRole/alice" in out
+    assert re.search(r"consent 1 time\(s\), here at setup", out)
+    # 3. the prompt turns unlocked
+    assert re.search(r"3\. The prompt segment after setup\n.*'(🔓|\[unlocked\]) demo \d+h\d\dm'", out)
+    # 4. locked -> lazy unlock (one sign-in) -> cached
+    section4 = out.split("\n4. ")[1].split("\n5. ")[0]
+    assert re.search(r"after keyrack relock: .*'(🔒|\[locked\]) demo'", section4)
+    assert re.search(r"first call \(locked: credential_process signed in by itself\): \d+ ms, sign-ins \+1",
+                     section4)
+    assert re.search(r"second call \(cached\): \d+ ms", section4)
+    assert re.search(r"credential_process alone on a cache hit: \d+ ms", section4)
+    # 5. the herd causes one sign-in
+    section5 = out.split("\n5. ")[1].split("\n6. ")[0]
+    assert "all as the same role: yes" in section5
+    assert "sign-ins: +1 " in section5
+    # 6. relock, and the prompt turns locked
+    section6 = out.split("\n6. ")[1]
+    assert "relocked sso-session keyrack-sandbox: signed out at AWS" in section6
+    assert re.search(r"'(🔒|\[locked\]) demo'", section6)
+
+    # nothing of the user's was touched, and the scratch folder is gone
+    assert _snapshot(home / ".aws") == before
+    scratch = re.search(r"scratch HOME (\S+)/home", out).group(1)
+    assert scratch.startswith(str(tmpdir))
+    assert not Path(scratch).exists()
+    assert list(tmpdir.iterdir()) == []
+
+
+@pytest.mark.skipif(not shutil.which("strace"), reason="strace is not installed")
+def test_demo_never_opens_the_users_aws_folder(sentinel, tmp_path):
+    home, tmpdir, before = sentinel
+    log = tmp_path / "strace.log"
+    proc = _run_demo(_demo_env(home, tmpdir), strace_log=log, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    real_aws = str(home / ".aws")
+    touched = [line for line in log.read_text().splitlines() if real_aws in line]
+    assert touched == []
+    # the log did see the scratch config: the probe can see a file access at all
+    assert "/.aws/config" in log.read_text()
+    assert _snapshot(home / ".aws") == before
+
+
+def test_demo_shell_opens_with_the_hook_and_cleans_up_on_exit(sentinel):
+    home, tmpdir, before = sentinel
+    # The shell reads its commands from stdin; these work in bash, zsh and fish alike.
+    commands = 'echo "profile=$AWS_PROFILE"\ntype keyrack\nkeyrack status\nexit\n'
+    proc = _run_demo(_demo_env(home, tmpdir), "--shell", input=commands)
+    assert proc.returncode == 0, proc.stderr
+    assert "profile=demo" in proc.stdout
+    assert re.search(r"keyrack is a (shell )?function", proc.stdout)
+    assert re.search(r"demo\s+keyrack-sandbox\s+111111111111\s+AdminRole", proc.stdout)
+    assert "demo shell closed: servers stopped, scratch folder removed" in proc.stdout
+    assert list(tmpdir.iterdir()) == []
+    assert _snapshot(home / ".aws") == before
