@@ -94,6 +94,8 @@ def token_might_work(token: dict[str, Any] | None) -> bool:
 
 
 def write_token(session: str, token: dict[str, Any]) -> None:
+    # ~/.aws/sso and ~/.aws/sso/cache hold only tokens: both private (as the AWS CLI v2 makes them).
+    atomic.ensure_private_dir(paths.sso_cache_dir().parent)
     atomic.ensure_private_dir(paths.sso_cache_dir())
     atomic.write_json(paths.token_file(session), token)
 
