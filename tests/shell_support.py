@@ -169,6 +169,20 @@ class Tmux:
                 raise AssertionError(f"{pattern!r} never appeared on the screen:\n{text}")
             time.sleep(0.05)
 
+    def wait_last(self, pattern: str, timeout: float = 10) -> str:
+        """The screen, once its last non-empty line matches `pattern` in full (the current prompt)."""
+        import re
+
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.screen()
+            lines = [line.rstrip() for line in text.splitlines() if line.strip()]
+            if lines and re.fullmatch(pattern, lines[-1]):
+                return text
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the last line never matched {pattern!r}:\n{text}")
+            time.sleep(0.05)
+
     def close(self) -> None:
         try:
             self._tmux("kill-server")
