@@ -12,8 +12,9 @@ from keyrack_sh.errors import UserError
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}")
 _ACCOUNT = re.compile(r"\d{12}")
-# IAM role names: 1-64 of [\w+=,.@-] (ASCII word characters).
-_ROLE = re.compile(r"[A-Za-z0-9_+=,.@-]{1,64}")
+# IAM role names: 1-64 of [\w+=,.@-] (ASCII word characters); a leading dash
+# is refused too, so a role name can never read as an option anywhere.
+_ROLE = re.compile(r"[A-Za-z0-9_+=,.@][A-Za-z0-9_+=,.@-]{0,63}")
 _START_URL = re.compile(r"https://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~/%-]*)?")
 
 _SHOWN = 40
@@ -50,7 +51,7 @@ def account_id(value: str) -> str:
 
 
 def role_name(value: str) -> str:
-    return _check(_ROLE, value, "role name", "IAM role names are 1-64 of A-Z a-z 0-9 + = , . @ _ -")
+    return _check(_ROLE, value, "role name", "IAM role names are 1-64 of A-Z a-z 0-9 + = , . @ _ -, not starting with -")
 
 
 def start_url(value: str) -> str:

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from conftest import TestHome
 from harness import assumed_role_arn, aws_cli_identity, boto3_identity, run_keyrack
 
@@ -211,3 +213,73 @@ def test_set_then_remove_leaves_the_config_as_it_was(sandbox: Sandbox, rich: Tes
     assert rich.config.read_bytes() == RICH
     assert not prompt_file(rich, "acme.prod").exists()
     assert sandbox.count("Logout") == 2  # the roundtrip's, then remove's relock of the last profile
+
+
+# -- hostile input: exit 2, one line, the file untouched, no network -----------
+HOSTILE = ["a\nb", "a\rb", "[x]", "a]b", 'a"b', "a'b", "$(id)", "`id`", "a;b", "a b", "a|b", "a&b", "a#b",
+           "-x", "x" * 10240, "caf\u00e9", "\udcff\udcfe", "", "a\\b", "a=b\n[default]"]
+FIELDS = ["PROFILE", "--start-url", "--sso-region", "--account-id", "--role-name", "--region", "--sso-session"]
+
+
+def argv_with(sandbox: Sandbox, field: str, value: str) -> list[str]:
+    values = {"PROFILE": "acme.prod", "--start-url": sandbox.start_url, "--sso-region": sandbox.region,
+              "--account-id": ACCOUNT, "--role-name": ROLE, "--region": "eu-west-1", "--sso-session": "acme"}
+    values[field] = value
+    argv = ["set", values.pop("PROFILE")]
+    for flag, v in values.items():
+        argv += [f"{flag}={v}" if v.startswith("-") else flag, *([] if v.startswith("-") else [v])]
+    return argv + ["--yes"]
+
+
+@pytest.mark.parametrize("field", FIELDS)
+def test_hostile_values_exit_2_in_one_line_and_change_nothing(sandbox: Sandbox, rich: TestHome, field: str) -> None:
+    for value in HOSTILE:
+        if field == "PROFILE" and value.startswith("-"):
+            continue  # a leading dash makes it an option; argparse's own exit 2 is checked below
+        proc = run_keyrack(*argv_with(sandbox, field, value))
+        assert proc.returncode == 2, (field, value, proc.stderr)
+        assert proc.stdout == "" and proc.stderr.count("\n") == 1, (field, value, proc.stderr)
+        assert proc.stderr.startswith("keyrack: ") and len(proc.stderr) < 400
+        assert rich.config.read_bytes() == RICH
+    assert sandbox.calls == []
+    assert not (rich.keyrack / "prompt").exists()
+
+
+def test_a_leading_dash_is_never_a_profile_name(sandbox: Sandbox, rich: TestHome) -> None:
+    proc = run_keyrack("set", "--", "-rf", "--start-url", sandbox.start_url)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert rich.config.read_bytes() == RICH
+
+
+def test_non_utf8_argv_bytes(sandbox: Sandbox, rich: TestHome, env: dict[str, str]) -> None:
+    argv = [sys.executable.encode(), b"-m", b"keyrack_sh", b"set", b"acme\xff\xfe", b"--start-url",
+            sandbox.start_url.encode(), b"--sso-region", b"us-east-1", b"--account-id", ACCOUNT.encode(),
+            b"--role-name", b"Admin\x80"]
+    proc = subprocess.run(argv, env=env, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 2
+    assert proc.stderr.count(b"\n") == 1 and b"Traceback" not in proc.stderr
+    assert rich.config.read_bytes() == RICH
+    assert sandbox.calls == []
+
+
+# In-process (fast): cli.main stops at validation, before any file or network.
+hostile_text = st.builds(
+    lambda before, bad, after: before + bad + after,
+    st.text(max_size=20), st.sampled_from(["\n", "\r", "[", "]", '"', "'", "$(", "`", ";", " ", "\x00", "\udcff",
+                                           "\u00e9", "#", "\\", "|", "&", "<", ">", "*", "\t"]),
+    st.text(max_size=20),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(field=st.sampled_from(FIELDS), value=hostile_text)
+def test_property_no_hostile_value_gets_past_validation(
+        sandbox: Sandbox, rich: TestHome, capsys: pytest.CaptureFixture[str], field: str, value: str) -> None:
+    from keyrack_sh.cli import main
+
+    code = main(argv_with(sandbox, field, value))
+    err = capsys.readouterr().err
+    assert code == 2, (field, value, err)
+    assert err.count("\n") == 1 and err.startswith("keyrack: ")
+    assert rich.config.read_bytes() == RICH
+    assert sandbox.calls == []
