@@ -146,7 +146,6 @@ class Sandbox:
     def user(self, name: str) -> None:
         with self.state.lock:
             self.state.config.user = name
-            self.state.config.users.setdefault(name, ())
 
     def set_accounts(self, accounts: tuple[Account, ...] | list[Account], user: str | None = None) -> None:
         """Replace the accounts (and roles) assigned to `user` (default: the current user)."""

@@ -115,7 +115,7 @@ class SandboxConfig:
     start_url: str = DEFAULT_START_URL
     region: str = DEFAULT_REGION
     user: str = DEFAULT_USER  # who sits at the browser and signs in
-    # assignments: user -> accounts (with their roles)
+    # assignments: user -> accounts (with their roles); users not listed get DEFAULT_ACCOUNTS
     users: dict[str, tuple[Account, ...]] = field(default_factory=lambda: {DEFAULT_USER: DEFAULT_ACCOUNTS})
     lifetimes: Lifetimes = field(default_factory=Lifetimes)
     behaviour: str = "approve"  # what the user does in the browser: approve | deny | ignore
@@ -325,7 +325,8 @@ class State:
 
     def accounts_of(self, user: str) -> tuple[Account, ...]:
         with self.lock:
-            return tuple(self.config.users.get(user, ()))
+            # A user with no assignments configured has the default ones.
+            return tuple(self.config.users.get(user, DEFAULT_ACCOUNTS))
 
     def client_name_of(self, client_id: str | None) -> str | None:
         with self.lock:
