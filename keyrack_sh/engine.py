@@ -278,8 +278,7 @@ def credentials(profile: Profile, session: SsoSession, *, policy: str, flow: str
     stamp = stamp if stamp is not None else paths.config_stamp()
     hit = cache.find_role_creds(session.name, profile.account_id, profile.role_name, ROLE_CREDS_MIN_LEFT)
     if hit is not None:
-        cache.write_role_creds(profile.name, session.name, profile.account_id, profile.role_name, hit, stamp)
-        return hit
+        return _remember(profile, session, hit, stamp)
     if os.environ.get(SIGNING_IN_ENV) == session.name:
         # Something we started while signing in asked for this session: waiting
         # on our own lock would deadlock, so fail now.
@@ -292,10 +291,18 @@ def credentials(profile: Profile, session: SsoSession, *, policy: str, flow: str
     with lock.session_lock(session.name, timeout=lock_timeout(), on_wait=on_wait):
         hit = cache.find_role_creds(session.name, profile.account_id, profile.role_name, ROLE_CREDS_MIN_LEFT)
         if hit is not None:
-            cache.write_role_creds(profile.name, session.name, profile.account_id, profile.role_name, hit, stamp)
-            return hit
+            return _remember(profile, session, hit, stamp)
         return _fetch_locked(profile, session, allowed=allowed, flow=flow or profile.login or "pkce",
                              no_browser=no_browser, stamp=stamp)
+
+
+def _remember(profile: Profile, session: SsoSession, creds: dict[str, Any], stamp: str) -> dict[str, Any]:
+    """Make `creds` the profile's hot-path answer, unless it already is (a herd rewrites nothing)."""
+    current = cache.read_role_creds(paths.creds_file(profile.name))
+    if current is None or current[1] != creds or current[0][1:] != [session.name, profile.account_id,
+                                                                    profile.role_name, stamp]:
+        cache.write_role_creds(profile.name, session.name, profile.account_id, profile.role_name, creds, stamp)
+    return creds
 
 
 def _fetch_locked(profile: Profile, session: SsoSession, *, allowed: bool, flow: str, no_browser: bool,
