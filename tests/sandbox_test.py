@@ -577,6 +577,25 @@ def test_counts_by_operation_and_client(oidc, portal, sandbox):
     assert sandbox.counts() == {"by_operation": {}, "by_client": {}}
 
 
+def test_a_burst_of_concurrent_callers_is_served_and_counted(sandbox):
+    token = sandbox.issue_session("burst")["accessToken"]
+    clients = [client("sso") for _ in range(32)]
+    results: list[object] = []
+    barrier = threading.Barrier(len(clients))
+
+    def call(c) -> None:
+        barrier.wait()
+        results.append(c.list_accounts(accessToken=token)["accountList"])
+
+    threads = [threading.Thread(target=call, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(results) == 32 and all(len(r) == 2 for r in results)
+    assert sandbox.count("ListAccounts", client_name="burst") == 32
+
+
 def test_minted_secrets_cover_everything_handed_out(oidc, portal, sandbox):
     reg = register(oidc)
     token = device_sign_in(oidc, sandbox, reg)

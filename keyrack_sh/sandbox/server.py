@@ -163,6 +163,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # dozens of processes may connect at once (socketserver's default is 5)
 
     def __init__(self, address: tuple[str, int], dispatch: Dispatcher) -> None:
         super().__init__(address, _Handler)
