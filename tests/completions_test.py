@@ -137,6 +137,7 @@ def zsh_term(hooks, shenv, tmp_path):
     term.type(f"PS1='zsh> '; autoload -Uz compinit; compinit -u -D; {source('zsh', hooks['zsh'])}; echo ready")
     term.send("Enter")
     term.wait_for(r"^ready$")
+    term.wait_last(r"zsh>")
     yield term
     term.close()
 
@@ -149,10 +150,12 @@ def test_zsh_completes_subcommands_profiles_and_values(zsh_term):
     screen = zsh_term.wait_for(r"acme\.prod")
     assert "acme.dev" in screen and "other" in screen
     zsh_term.send("C-c")
+    zsh_term.wait_last(r"zsh>")
     zsh_term.type("keyrack export acme.prod --format ")
     zsh_term.send("Tab")
     screen = zsh_term.wait_for(r"^env\s+fish\s+json\s*$")
     zsh_term.send("C-c")
+    zsh_term.wait_last(r"zsh>")
     zsh_term.type("keyrack init z")
     zsh_term.send("Tab")
     zsh_term.wait_for(r"^zsh> keyrack init zsh\s*$")
