@@ -1,0 +1,109 @@
+"""The sign-in flows, in-process against the sandbox (the autouse firewall
+points every endpoint at it): the PKCE redirect listener, device-code polling,
+the client registration cache."""
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+
+from keyrack_sh import cache, paths
+from keyrack_sh.errors import UserError
+from keyrack_sh.flows import device, pkce, register
+from keyrack_sh.profiles import SsoSession
+
+DEVICE = "urn:ietf:params:oauth:grant-type:device_code"
+
+
+@pytest.fixture()
+def session(sandbox: Any) -> SsoSession:
+    return SsoSession(name="s1", start_url=sandbox.start_url, region=sandbox.region)
+
+
+def test_the_pkce_challenge_is_s256_as_the_server_checks_it() -> None:
+    from keyrack_sh.sandbox.state import s256
+
+    for verifier in ("dBjftJeZ4CVP-mJ92K9s5tHOrbBU8o1hTfqHYFOjBmE", "a" * 43, "x-y_z~0.9" * 10):
+        challenge = pkce.challenge_for(verifier)
+        assert challenge == s256(verifier)
+        assert "=" not in challenge and "+" not in challenge and "/" not in challenge
+
+
+def test_the_redirect_listener_accepts_only_its_own_state_once() -> None:
+    import http.server
+    import threading
+
+    callback = pkce._Callback("right-state")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), callback.handler())
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+
+    def get(path: str) -> int:
+        try:
+            return urllib.request.urlopen(base + path, timeout=5).status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    try:
+        assert get("/oauth/callback?code=evil&state=forged") == 400
+        assert get("/elsewhere?code=c&state=right-state") == 400
+        assert not callback.done.is_set()
+        assert get("/oauth/callback?code=good&state=right-state") == 200
+        assert callback.done.is_set() and callback.result == {"code": "good", "state": "right-state"}
+        assert get("/oauth/callback?code=again&state=right-state") == 400
+        assert callback.result["code"] == "good"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_pkce_sign_in_yields_a_cli_v2_token(sandbox: Any, session: SsoSession) -> None:
+    client = register.client_for(session)
+    token = pkce.sign_in(session, client, no_browser=False, timeout=20)
+    assert token["startUrl"] == sandbox.start_url and token["clientId"] == client["clientId"]
+    assert cache.token_expiry(token) - time.time() > 3000 and token["refreshToken"]
+    assert sandbox.approvals == [("pkce", "alice", "keyrack-s1")]
+
+
+def test_the_registration_is_cached_and_renewed_near_expiry(sandbox: Any, session: SsoSession) -> None:
+    first = register.client_for(session)
+    assert register.client_for(session) == first
+    assert sandbox.count("RegisterClient") == 1
+    assert sandbox.clients()[0]["clientName"] == "keyrack-s1"
+    assert set(sandbox.clients()[0]["grantTypes"]) == {"authorization_code", "refresh_token", DEVICE}
+    on_disk = json.loads(paths.client_file("s1").read_text())
+    paths.client_file("s1").write_text(json.dumps({**on_disk, "expiresAt": int(time.time()) + 60}))
+    second = register.client_for(session)
+    assert second["clientId"] != first["clientId"]
+    assert sandbox.count("RegisterClient") == 2
+
+
+def test_device_polling_backs_off_by_5_s_on_slow_down(sandbox: Any, session: SsoSession) -> None:
+    client = register.client_for(session)
+    sandbox.fail("CreateToken", "SlowDownException", grant_type=DEVICE)
+    sandbox.fail("CreateToken", "AuthorizationPendingException", grant_type=DEVICE)
+    waits: list[float] = []
+    token = device.sign_in(session, client, no_browser=False, timeout=60,
+                           sleep=lambda s: (waits.append(s), time.sleep(0.3)))
+    assert token["accessToken"]
+    # The server's interval (1 s) plus 5 s after the SlowDown, and it stays backed off.
+    assert waits[:2] == [6.0, 6.0]
+
+
+def test_an_expired_device_code_gives_up_with_a_clear_error(sandbox: Any, session: SsoSession) -> None:
+    client = register.client_for(session)
+    sandbox.behaviour = "ignore"
+    sandbox.fail("CreateToken", "ExpiredTokenException", grant_type=DEVICE)
+    with pytest.raises(UserError, match="timed out"):
+        device.sign_in(session, client, no_browser=True, timeout=60, sleep=lambda s: None)
+
+
+def test_a_denied_device_code_is_a_user_error(sandbox: Any, session: SsoSession) -> None:
+    client = register.client_for(session)
+    sandbox.behaviour = "deny"
+    with pytest.raises(UserError, match="denied"):
+        device.sign_in(session, client, no_browser=False, timeout=30, sleep=lambda s: time.sleep(0.3))
