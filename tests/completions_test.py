@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from keyrack_sh import cli, shells
-from tests.shell_support import (SHELLS, Tmux, make_env, render_hook, require, run_shell, source,
+from shell_support import (SHELLS, Tmux, make_env, render_hook, require, run_shell, source,
                                  write_profile_state)
 
 PROFILE_COMMANDS = ("set", "unlock", "relock", "status", "credential-process", "use", "export", "exec", "remove")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from keyrack_sh import shells
-from tests.shell_support import (SHELLS, render_hook, require, run_shell, source, write_config,
+from shell_support import (SHELLS, render_hook, require, run_shell, source, write_config,
                                  write_profile_state)
 
 HOSTILE = [
@@ -28,7 +28,7 @@ HOSTILE = [
 
 @pytest.fixture(scope="module")
 def hooks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from tests.shell_support import make_env
+    from shell_support import make_env
 
     tmp = tmp_path_factory.mktemp("hooks")
     env = make_env(tmp)
@@ -37,7 +37,7 @@ def hooks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture
 def shenv(tmp_path: Path) -> dict[str, str]:
-    from tests.shell_support import make_env
+    from shell_support import make_env
 
     return make_env(tmp_path)
 

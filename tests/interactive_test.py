@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.shell_support import (SHELLS, Tmux, make_env, render_hook, require, source, write_config,
+from shell_support import (SHELLS, Tmux, make_env, render_hook, require, source, write_config,
                                  write_profile_state, write_session_state)
 
 SETUP = {

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from keyrack_sh import shells
-from tests.shell_support import (SHELLS, make_env, render_hook, require, run_shell, shell_argv, source,
+from shell_support import (SHELLS, make_env, render_hook, require, run_shell, shell_argv, source,
                                  write_profile_state, write_session_state)
 
 M = 60

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from keyrack_sh import __version__, shells
-from tests.shell_support import SHELLS, make_env, require, run_shell, source
+from shell_support import SHELLS, make_env, require, run_shell, source
 
 AWKWARD = ["", "plain", "a b", "it's", 'say "hi"', "$(touch pwned)", "`touch pwned`", "a;b&c|d",
            "back\\slash", "trailing\\", "\\'", "new\nline", "tab\there", "prød ✓", "*", "~", "-n", "%s", "{}"]
