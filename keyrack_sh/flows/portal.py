@@ -8,8 +8,17 @@ from keyrack_sh.errors import UserError
 from keyrack_sh.profiles import SsoSession
 
 
-class Unauthorized(Exception):
-    """The portal rejected the access token (revoked, signed out): the session is locked."""
+class Unauthorized(UserError):
+    """The portal rejected the access token (revoked, signed out): the session is locked.
+
+    The engine catches it and signs in again where allowed; a caller that
+    lets it through shows the user a one-line error with the fix.
+    """
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__("IAM Identity Center rejected the sign-in (revoked or signed out)",
+                         hint="keyrack unlock PROFILE")
+        self.detail = detail
 
 
 def role_credentials(session: SsoSession, access_token: str, account_id: str, role_name: str) -> dict[str, Any]:
