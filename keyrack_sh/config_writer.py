@@ -233,6 +233,14 @@ def _choose_session(updater: ConfigUpdater, request: SetRequest, current: str | 
     return name, "add"
 
 
+def session_name_for(text: str | None, request: SetRequest, path: Path | None = None) -> str:
+    """The sso-session `set` would use for the request (to sign in before the profile exists)."""
+    updater = _updater(text or "", path or paths.config_file())
+    section = _find(updater, "profile", request.profile)
+    current = _value(section, KEY_SESSION) if section is not None else None
+    return _choose_session(updater, request, current)[0]
+
+
 # -- planning -----------------------------------------------------------------
 def _append(text: str, block: str) -> str:
     """Add a rendered section at the end, one blank line after what was there."""
