@@ -276,6 +276,7 @@ def credentials(profile: Profile, session: SsoSession, *, policy: str, flow: str
     from keyrack_sh import lock
 
     stamp = stamp if stamp is not None else paths.config_stamp()
+    _mark_managed(profile)
     hit = cache.find_role_creds(session.name, profile.account_id, profile.role_name, ROLE_CREDS_MIN_LEFT)
     if hit is not None:
         return _remember(profile, session, hit, stamp)
@@ -294,6 +295,16 @@ def credentials(profile: Profile, session: SsoSession, *, policy: str, flow: str
             return _remember(profile, session, hit, stamp)
         return _fetch_locked(profile, session, allowed=allowed, flow=flow or profile.login or "pkce",
                              no_browser=no_browser, stamp=stamp)
+
+
+def _mark_managed(profile: Profile) -> None:
+    """Keep prompt/profiles/<profile> naming its session (the prompt's view of what keyrack manages)."""
+    try:
+        current = paths.prompt_profile_file(profile.name).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        current = None
+    if current != profile.session:
+        prompt_state.write_profile(profile.name, profile.session)
 
 
 def _remember(profile: Profile, session: SsoSession, creds: dict[str, Any], stamp: str) -> dict[str, Any]:

@@ -172,3 +172,14 @@ def test_the_device_code_flow_signs_in_too(home: Home) -> None:
     assert unlocked(home, "p1")
     assert home.sandbox.count("StartDeviceAuthorization") == 1
     assert home.sandbox.count("CreateToken", grant_type="urn:ietf:params:oauth:grant-type:device_code") >= 1
+
+
+def test_the_prompt_state_names_the_profiles_session_and_holds_no_secret(home: Home) -> None:
+    creds = unlocked(home, "p1")
+    prompt = home.root / ".aws" / "keyrack" / "prompt"
+    assert (prompt / "profiles" / "p1").read_text() == "s1\n"
+    state, access, end, path = home.prompt_line("s1").split()
+    assert state == "unlocked" and int(end) >= int(access) > time.time() + 3000
+    assert path == str(home.token_file("s1"))
+    everything = "".join(p.read_text() for p in prompt.rglob("*") if p.is_file())
+    assert creds["SecretAccessKey"] not in everything and creds["SessionToken"] not in everything

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
+import sys
 
 from keyrack_sh import engine
 from keyrack_sh.errors import UserError
@@ -22,11 +22,15 @@ def run(args: argparse.Namespace) -> int:
             env.pop(name, None)
         else:
             env[name] = value
+    sys.stdout.flush()
+    sys.stderr.flush()
     try:
-        proc = subprocess.run(cmd, env=env)
+        # Become the command: its exit code and signals are the caller's, with nothing in between.
+        os.execvpe(cmd[0], cmd, env)
     except FileNotFoundError:
         raise UserError(f"command not found: {cmd[0][:80]!r}") from None
     except PermissionError:
         raise UserError(f"cannot run {cmd[0][:80]!r}: permission denied") from None
-    # A child killed by a signal: report it the way shells do.
-    return proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
+    except OSError as exc:
+        raise UserError(f"cannot run {cmd[0][:80]!r}: {exc.strerror}") from None
+    return 127  # not reached: execvpe returns only by raising

@@ -11,7 +11,8 @@ def _targets(args: argparse.Namespace) -> list[tuple[str, str | None]]:
     """(session, region) pairs to relock."""
     config = profiles.load()
     if args.all:
-        names = list(dict.fromkeys(config.profile(p).session for p in config.profile_names()))
+        # Raw keys: one broken profile must not stop a sign-out of everything.
+        names = list(dict.fromkeys(config.raw_profile(p)[profiles.KEY_SESSION] for p in config.profile_names()))
     elif args.session:
         names = [validate.session_name(args.session)]
     else:

@@ -5,7 +5,7 @@ import argparse
 import json
 import time
 
-from keyrack_sh import engine, profiles, validate
+from keyrack_sh import engine, profiles, prompt_state, validate
 
 
 def _when(epoch: int | None) -> str:
@@ -23,6 +23,7 @@ def run(args: argparse.Namespace) -> int:
     session = config.session(profile.session)
     flow = "device" if args.device_code else (profile.login or "pkce")
     info = engine.unlock(session, flow=flow, no_browser=args.no_browser)
+    prompt_state.write_profile(profile.name, session.name)
     if args.json:
         print(json.dumps({"profile": profile.name, **info.to_json()}, sort_keys=True))
     elif info.signed_in:
