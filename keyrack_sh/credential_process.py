@@ -33,7 +33,12 @@ def main(argv: Sequence[str]) -> int:
     # Keep the real stdout for the answer alone: a browser command, a library or
     # a stray print during sign-in must not corrupt the JSON the SDK parses.
     answer = os.dup(1)
-    os.dup2(2, 1)
+    try:
+        os.dup2(2, 1)
+    except OSError:  # no stderr at all: stray output goes nowhere rather than into the answer
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
     try:
         if len(argv) != 1 or argv[0].startswith("-"):
             raise UserError("usage: keyrack credential-process PROFILE")
