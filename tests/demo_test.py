@@ -142,3 +142,18 @@ def test_demo_shell_opens_with_the_hook_and_cleans_up_on_exit(sentinel):
     assert "demo shell closed: servers stopped, scratch folder removed" in proc.stdout
     assert list(tmpdir.iterdir()) == []
     assert _snapshot(home / ".aws") == before
+
+
+def test_without_moto_the_sandbox_answers_sts_itself():
+    """An installed keyrack has no moto: the demo's STS is then the sandbox's own, and still proves the role."""
+    from keyrack_sh.demo import World
+
+    saved = dict(os.environ)
+    with World(use_moto=False) as world:
+        assert world.sts_kind.startswith("the sandbox's own STS")
+        assert world.sts_endpoint == world.sandbox.endpoint
+        world.set_profile("demo", "--auto-unlock", "always")
+        assert world.sdk_call().startswith("arn:aws:sts::111111111111:assumed-role/AdminRole/")
+        root = world.root
+    assert not root.exists()
+    assert dict(os.environ) == saved  # the demo's own environment change is undone

@@ -120,6 +120,17 @@ def test_install_adds_one_marked_line_per_installed_shell(installed):
     assert (home / ".zshrc").read_bytes().startswith(ZSHRC_NO_NEWLINE + b"\n")
 
 
+def test_rc_lines_source_a_pre_rendered_hook_without_starting_python(installed):
+    home, _, _ = installed
+    for shell, rc in _rc_files(home).items():
+        if not SHELL_BINS[shell]:
+            continue
+        hook = home / ".cache" / "keyrack" / f"init.{shell}"
+        assert hook.is_file(), f"keyrack init {shell} --write did not render {hook}"
+        line = next(line for line in rc.read_text().splitlines() if MARKER in line)
+        assert str(hook) in line
+
+
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_interactive_shell_loads_the_hook(installed, shell, tmp_path):
     if not SHELL_BINS[shell]:
