@@ -36,11 +36,6 @@ function __keyrack_cli
     command {{ ctx.cli | words }} $argv
 end
 
-# True when $argv[1] is a name keyrack itself accepts (so a file name, never a path).
-function __keyrack_is_name
-    string match -qr -- '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' "$argv[1]"
-end
-
 # =============================================================================
 # Commands
 # =============================================================================
@@ -73,8 +68,8 @@ end
 # =============================================================================
 #
 # Before each prompt (the fish_prompt event), KEYRACK_PROMPT is set from
-# keyrack's secretless state files, with builtins and at most one `date`
-# process (only for an unlocked session). Show it from your prompt:
+# keyrack's secretless state files with builtins only on Linux (elsewhere, one
+# `date` process, only for an unlocked session). Show it from your prompt:
 #   function fish_right_prompt; keyrack_prompt; end
 # or with starship: [env_var.KEYRACK_PROMPT] format = "[$env_value]($style) "
 #
@@ -86,10 +81,18 @@ end
 #   KEYRACK_PROMPT_LOCKED, KEYRACK_PROMPT_UNLOCKED, KEYRACK_PROMPT_EXPIRING
 #                          replace the symbols (🔒 🔓 ⌛ / [locked] [unlocked] [expiring])
 
+# fish has no builtin clock. On Linux, the boot time (read once, here) plus
+# /proc/uptime (read per prompt) is the time, without starting a process.
+set -g __keyrack_btime
+if test -r /proc/stat
+    set __keyrack_btime (string match -r --groups-only -- '^btime (\d+)$' </proc/stat)
+end
+
 function __keyrack_prompt_update --on-event fish_prompt --description 'keyrack: set KEYRACK_PROMPT'
     set -gx KEYRACK_PROMPT ''
     set -l profile "$AWS_PROFILE"
-    __keyrack_is_name "$profile"; or return 0
+    # Only names keyrack accepts: they are file names here, never paths.
+    string match -qr -- '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' "$profile"; or return 0
     set -l dir "$KEYRACK_HOME"
     test -n "$dir"; or set dir "$HOME/.aws/keyrack"
     if string match -q -- '~/*' "$dir"
@@ -105,18 +108,24 @@ function __keyrack_prompt_update --on-event fish_prompt --description 'keyrack: 
     set -l token ''
     set -l time ''
     set -l kind locked
-    read session <"$dir/profiles/$profile" 2>/dev/null
-    if __keyrack_is_name "$session"; and test -f "$dir/sessions/$session"
-        read state access end token <"$dir/sessions/$session" 2>/dev/null
+    read session <"$dir/profiles/$profile"
+    if string match -qr -- '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' "$session"; and test -f "$dir/sessions/$session"
+        read state access end token <"$dir/sessions/$session"
     end
     if test "$state" = unlocked; and string match -qr -- '^[0-9]{1,12}$' "$end"
         and begin
             test -z "$token"; or test -f "$token"
         end
-        # fish has no builtin clock: the one process of this prompt.
-        set -l now (command date +%s 2>/dev/null)
-        if string match -qr -- '^[0-9]{1,12}$' "$now"
-            set -l left (math "$end - $now")
+        set -l left
+        if set -q __keyrack_btime[1]; and test -r /proc/uptime
+            read -l up rest </proc/uptime
+            set left (math "$end - floor($__keyrack_btime + $up)")
+        else
+            # No /proc (macOS, BSD): the one process of this prompt.
+            set -l now (command date +%s 2>/dev/null)
+            string match -qr -- '^[0-9]{1,12}$' "$now"; and set left (math "$end - $now")
+        end
+        if test -n "$left"
             if test "$left" -gt 0
                 set -l warn "$KEYRACK_PROMPT_WARN"
                 string match -qr -- '^[0-9]{1,9}$' "$warn"; or set warn 900
@@ -140,7 +149,10 @@ function __keyrack_prompt_update --on-event fish_prompt --description 'keyrack: 
     test -n "$locale"; or set locale "$LC_CTYPE"
     test -n "$locale"; or set locale "$LANG"
     set -l sym
-    if test "$KEYRACK_PROMPT_ASCII" != 1; and string match -qir -- 'utf-?8' "$locale"
+    if test "$KEYRACK_PROMPT_ASCII" != 1
+        and begin
+            string match -qi -- '*utf-8*' "$locale"; or string match -qi -- '*utf8*' "$locale"
+        end
         switch $kind
             case locked
                 set sym 🔒
@@ -165,13 +177,20 @@ function __keyrack_prompt_update --on-event fish_prompt --description 'keyrack: 
                 set -q KEYRACK_PROMPT_EXPIRING; and set sym "$KEYRACK_PROMPT_EXPIRING"
         end
     end
+    if test -z "$KEYRACK_PROMPT_FORMAT"
+        # The default format, '%s %p %t', without the replacements.
+        set -gx KEYRACK_PROMPT "$sym $profile"
+        test -n "$time"; and set KEYRACK_PROMPT "$KEYRACK_PROMPT $time"
+        return 0
+    end
     set -l out "$KEYRACK_PROMPT_FORMAT"
-    test -n "$out"; or set out '%s %p %t'
     # Literal (not regex) replacements.
     set out (string replace -a -- '%t' "$time" "$out")
     set out (string replace -a -- '%p' "$profile" "$out")
     set out (string replace -a -- '%s' "$sym" "$out")
     set -gx KEYRACK_PROMPT (string trim -r -c ' ' -- "$out")
+    # `string trim` answers 1 when it trimmed nothing: not a failure here.
+    return 0
 end
 
 # Print the segment (call it from fish_prompt or fish_right_prompt).

@@ -35,12 +35,6 @@ __keyrack_cli() {
     \command {{ ctx.cli | words }} "$@"
 }
 
-# True when $1 is a name keyrack itself accepts (so it is a file name, never a path).
-__keyrack_is_name() {
-    \builtin emulate -L zsh
-    [[ -n $1 && $1 != [.-]* && -z ${1//[A-Za-z0-9._-]/} && ${#1} -le 64 ]]
-}
-
 # =============================================================================
 # Commands
 # =============================================================================
@@ -94,26 +88,35 @@ __keyrack_use() {
 __keyrack_prompt_update() {
     \builtin emulate -L zsh
     typeset -g KEYRACK_PROMPT=
-    \builtin local profile="${AWS_PROFILE-}"
-    if ! __keyrack_is_name "$profile"; then
-        \builtin return 0
-    fi
-    \builtin local dir="${KEYRACK_HOME:-${HOME-}/.aws/keyrack}"
+    # Only names keyrack accepts: they are file names here, never paths.
+    case ${AWS_PROFILE-} in
+    '' | [.-]* | *[^A-Za-z0-9._-]*) \builtin return 0 ;;
+    esac
+    \builtin local profile="${AWS_PROFILE}" dir="${KEYRACK_HOME:-${HOME-}/.aws/keyrack}"
     if [[ $dir == "~/"* ]]; then
         dir=${HOME-}/${dir:2}
     fi
-    dir=$dir/prompt
-    if [[ ! -f $dir/profiles/$profile ]]; then
+    # Each test before a read: a redirection that fails would print an error.
+    if [[ ${#profile} -gt 64 || ! -f $dir/prompt/profiles/$profile ]]; then
         \builtin return 0
     fi
 
-    \builtin local IFS=$' \t\n' session='' state='' access='' end='' token='' now='' left='' time='' kind=locked
-    \builtin read -r session 2>/dev/null <"$dir/profiles/$profile" || :
-    if __keyrack_is_name "$session" && [[ -f $dir/sessions/$session ]]; then
-        \builtin read -r state access end token 2>/dev/null <"$dir/sessions/$session" || :
-    fi
+    # $(<file) is read by zsh itself (no process), in one read, unlike `read`.
+    \builtin local IFS=$' \t\n' session= state= end= token= now= left= time= kind=locked
+    \builtin local -a fields
+    session=$(<$dir/prompt/profiles/$profile)
+    session=${session%%$'\n'*}
+    case $session in
+    '' | [.-]* | *[^A-Za-z0-9._-]*) ;;
+    *)
+        if [[ -f $dir/prompt/sessions/$session ]]; then
+            fields=(${=${"$(<$dir/prompt/sessions/$session)"%%$'\n'*}})
+            state=${fields[1]-} end=${fields[3]-} token=${(j: :)fields[4,-1]}
+        fi
+        ;;
+    esac
     # Digits only before any arithmetic: zsh evaluates expressions inside (( )).
-    if [[ $state == unlocked && -n $end && -z ${end//[0-9]/} && ${#end} -le 12 ]] &&
+    if [[ $state == unlocked && -n $end && $end != *[^0-9]* && ${#end} -le 12 ]] &&
         [[ -z $token || -f $token ]]; then
         now=${EPOCHSECONDS-}
         if [[ -z $now ]]; then
@@ -122,7 +125,7 @@ __keyrack_prompt_update() {
         left=$((10#$end - now))
         if ((left > 0)); then
             \builtin local warn="${KEYRACK_PROMPT_WARN-}"
-            if [[ -z $warn || -n ${warn//[0-9]/} || ${#warn} -gt 9 ]]; then
+            if [[ -z $warn || $warn == *[^0-9]* || ${#warn} -gt 9 ]]; then
                 warn=900
             fi
             kind=unlocked
@@ -153,8 +156,13 @@ __keyrack_prompt_update() {
         *) sym=${KEYRACK_PROMPT_EXPIRING-[expiring]} ;;
         esac
     fi
-    \builtin local out="${KEYRACK_PROMPT_FORMAT:-%s %p %t}"
-    # Quoted patterns and replacements: literal text, never a glob.
+    if [[ -z ${KEYRACK_PROMPT_FORMAT-} ]]; then
+        # The default format, '%s %p %t', without the substitutions.
+        KEYRACK_PROMPT="$sym $profile${time:+ $time}"
+        \builtin return 0
+    fi
+    \builtin local out="$KEYRACK_PROMPT_FORMAT"
+    # Quoted patterns and replacements: literal text, never `&` or a glob.
     out=${out//"%t"/"$time"}
     out=${out//"%p"/"$profile"}
     out=${out//"%s"/"$sym"}

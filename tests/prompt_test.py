@@ -209,17 +209,24 @@ def test_bash_and_zsh_prompts_start_no_process_at_all(shell, hooks, shenv, tmp_p
     assert r.stdout == "[🔓 acme.prod 42m]" * (ROUNDS // 2)
 
 
-def test_fish_prompt_starts_at_most_one_process(hooks, shenv, tmp_path, token):
+def test_fish_prompt_starts_at_most_one_process_and_none_on_linux(hooks, shenv, tmp_path, token):
+    """At most one (`date`, where there is no /proc); on Linux, none: boot time + /proc/uptime."""
     require("fish")
     write_profile_state(shenv, "acme.prod", "acme")
     write_session_state(shenv, "acme", "unlocked", left=42 * M + SLACK, token=token)
     script = _prompt_rounds("fish", hooks["fish"], token)
+    stubs = _stub_path(tmp_path)
+    shenv["PATH"] = str(stubs)
     lines = _trace("fish", script, shenv, tmp_path / "strace.txt")
     execs, forks = _spawns(lines)
     draws = ROUNDS // 2
     assert len(execs) <= 1 + draws and len(forks) <= draws, "\n".join(lines)
-    assert all("/date" in e for e in execs[1:])
-    # Locked: not even `date`.
+    if Path("/proc/uptime").exists():
+        assert len(execs) == 1 and forks == [], "\n".join(lines)
+        assert not list(stubs.glob("ran-*"))
+    r = run_shell("fish", script, shenv)
+    assert r.stdout == "[🔓 acme.prod 42m]" * draws
+    # Locked: nothing to time, so never a process.
     write_session_state(shenv, "acme", "locked", left=0, token=token)
     execs, forks = _spawns(_trace("fish", script, shenv, tmp_path / "strace2.txt"))
     assert len(execs) == 1 and forks == []
