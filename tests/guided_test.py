@@ -26,7 +26,7 @@ class Terminal:
         import pty
 
         self.fd, slave = pty.openpty()
-        self.proc = subprocess.Popen([sys.executable, "-m", "keyrack_sh", *args], env={**env, "TERM": "dumb"},
+        self.proc = subprocess.Popen([sys.executable, "-m", "keyrack_sh", *args], env={"TERM": "dumb", **env},
                                      stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
         os.close(slave)
         self.seen = ""

@@ -1,0 +1,93 @@
+"""The setup roundtrip's details: which ARN proves the role, warnings, flows, colour, ^C."""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import TestHome
+from guided_test import Terminal
+from harness import assumed_role_arn, boto3_identity, kill_group, run_keyrack
+
+from keyrack_sh.roundtrip import expected_role
+from keyrack_sh.sandbox import Sandbox
+
+RICH = (Path(__file__).parent / "fixtures" / "rich_config").read_bytes()
+
+
+def set_argv(sandbox: Sandbox, *extra: str) -> list[str]:
+    return ["set", "acme", "--start-url", sandbox.start_url, "--sso-region", sandbox.region,
+            "--account-id", "111111111111", "--role-name", "AdminRole", "--region", "eu-west-1", *extra]
+
+
+@pytest.mark.parametrize("arn,ok", [
+    ("arn:aws:sts::111111111111:assumed-role/AdminRole/alice", True),
+    ("arn:aws:sts::111111111111:assumed-role/AWSReservedSSO_AdminRole_0123456789abcdef/alice", True),
+    ("arn:aws-us-gov:sts::111111111111:assumed-role/AWSReservedSSO_AdminRole_0123abcd/alice", True),
+    ("arn:aws:sts::222222222222:assumed-role/AdminRole/alice", False),
+    ("arn:aws:sts::111111111111:assumed-role/AdminRoleX/alice", False),
+    ("arn:aws:sts::111111111111:assumed-role/AWSReservedSSO_AdminRole_Full_0123abcd/alice", False),
+    ("arn:aws:iam::111111111111:user/AdminRole", False),
+])
+def test_which_arns_prove_the_role(arn: str, ok: bool) -> None:
+    assert expected_role(arn, "111111111111", "AdminRole") is ok
+
+
+def test_keys_in_the_environment_are_a_warning_not_a_failure(
+        sandbox: Sandbox, isolated_home: TestHome, env: dict[str, str]) -> None:
+    env.update(AWS_ACCESS_KEY_ID="AKIAIOSFODNN7EXAMPLE", AWS_SECRET_ACCESS_KEY="not-a-real-secret")
+    proc = run_keyrack(*set_argv(sandbox), env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: AWS_ACCESS_KEY_ID is set in this environment" in proc.stderr
+    assert "not-a-real-secret" not in proc.stdout + proc.stderr
+
+
+def test_device_code_roundtrip_is_remembered_for_the_profile(sandbox: Sandbox, isolated_home: TestHome) -> None:
+    proc = run_keyrack(*set_argv(sandbox, "--device-code"), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert sandbox.count("CreateToken", grant_type="device_code") >= 2
+    assert sandbox.count("CreateToken", grant_type="authorization_code") == 0
+    assert "keyrack_login = device" in isolated_home.config.read_text()
+    assert boto3_identity("acme") == assumed_role_arn("111111111111", "AdminRole")
+
+
+@pytest.mark.parametrize("no_color", [False, True])
+def test_ticks_are_coloured_only_on_a_terminal_without_no_color(
+        sandbox: Sandbox, isolated_home: TestHome, env: dict[str, str], no_color: bool) -> None:
+    if no_color:
+        env["NO_COLOR"] = "1"
+    env["TERM"] = "xterm"
+    term = Terminal(set_argv(sandbox), {k: v for k, v in env.items()})
+    try:
+        term.expect(r"4 verify", timeout=120)
+        term.expect(r"ready: ")
+        assert term.wait() == 0
+    finally:
+        term.kill()
+    assert ("\033[32m✓\033[0m" in term.seen) is not no_color
+    assert "✓" in term.seen
+
+
+def test_interrupted_setup_restores_the_config(sandbox: Sandbox, isolated_home: TestHome, env: dict[str, str]) -> None:
+    isolated_home.config.write_bytes(RICH)
+    sandbox.hang("Logout")  # step 2 waits forever
+    proc = subprocess.Popen([sys.executable, "-m", "keyrack_sh", *set_argv(sandbox)], env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while sandbox.count("Logout") == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sandbox.count("Logout") == 1
+        assert isolated_home.config.read_bytes() != RICH  # written, and now mid-roundtrip
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        kill_group(proc.pid)
+        sandbox.release_hangs()
+    assert proc.returncode == 130, err
+    assert isolated_home.config.read_bytes() == RICH
+    assert not (isolated_home.keyrack / "prompt" / "profiles" / "acme").exists()
