@@ -230,3 +230,39 @@ def test_fish_prompt_starts_at_most_one_process_and_none_on_linux(hooks, shenv, 
     write_session_state(shenv, "acme", "locked", left=0, token=token)
     execs, forks = _spawns(_trace("fish", script, shenv, tmp_path / "strace2.txt"))
     assert len(execs) == 1 and forks == []
+
+
+# -- end to end: the engine writes the state, the shell shows it -------------------------
+@pytest.mark.parametrize("shell", SHELLS)
+def test_unlock_relock_and_logout_against_the_sandbox_show_in_the_prompt(shell, hooks, env, sandbox, tmp_path):
+    """`keyrack unlock` (real sign-in against the sandbox, through the shell function), relock, and a
+    deleted token file, each seen by the next prompt with the right minutes."""
+    require(shell)
+    from harness import token_path, write_profile
+
+    write_profile("acme.prod", session="acme", env=env)
+    write_profile_state(env, "acme.prod", "acme")  # as `keyrack set` leaves it
+    # Short access tokens, a 42 min 50 s session: the prompt must show the session end, not the token's.
+    sandbox.set_lifetimes(access=600)
+    env.update(KEYRACK_SESSION_DURATION=str(42 * M + 50), KEYRACK_PROMPT_ASCII="1")
+    status = "echo status=$status" if shell == "fish" else "echo status=$?"
+    update = "emit fish_prompt" if shell == "fish" else "__keyrack_precmd"
+    show = f"{update}; printf '[%s]\\n' \"$KEYRACK_PROMPT\""
+    script = "\n".join([source(shell, hooks[shell]),
+                        "keyrack use acme.prod", show,
+                        "keyrack unlock acme.prod >/dev/null", status, show])
+    r = run_shell(shell, script, env, strict=False, timeout=120)
+    assert r.stdout.splitlines() == ["[[locked] acme.prod]", "status=0", "[[unlocked] acme.prod 42m]"], r.stderr
+
+    relock = "\n".join([source(shell, hooks[shell]), "keyrack use acme.prod",
+                        "keyrack relock acme.prod >/dev/null", status, show])
+    r = run_shell(shell, relock, env, strict=False, timeout=120)
+    assert r.stdout.splitlines() == ["status=0", "[[locked] acme.prod]"], r.stderr
+
+    # Unlocked again, then the token file vanishes (`aws sso logout`): locked at the next prompt.
+    r = run_shell(shell, "\n".join([source(shell, hooks[shell]), "keyrack use acme.prod",
+                                    "keyrack unlock acme.prod >/dev/null", show]), env, strict=False, timeout=120)
+    assert r.stdout.splitlines() == ["[[unlocked] acme.prod 42m]"], r.stderr
+    token_path("acme", env).unlink()
+    r = run_shell(shell, "\n".join([source(shell, hooks[shell]), "keyrack use acme.prod", show]), env)
+    assert r.stdout.splitlines() == ["[[locked] acme.prod]"], r.stderr
