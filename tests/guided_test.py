@@ -146,3 +146,27 @@ def test_guided_set_offers_a_known_session_and_asks_only_what_is_missing(
 ])
 def test_suggested_profile_names_are_valid_names(account: str, role: str, name: str) -> None:
     assert suggest_profile_name(account, role) == name
+
+
+def test_on_a_terminal_changed_values_are_shown_and_asked_for(
+        sandbox: Sandbox, isolated_home: TestHome, terminal_factory) -> None:
+    common = ["--start-url", sandbox.start_url, "--sso-region", sandbox.region, "--account-id", "111111111111",
+              "--region", "eu-west-1", "--no-verify"]
+    term = terminal_factory("set", "prod", "--role-name", "AdminRole", *common)
+    assert term.wait() == 0, term.seen
+    written = isolated_home.config.read_bytes()
+
+    term = terminal_factory("set", "prod", "--role-name", "ReadOnly", *common)
+    term.expect(r"-keyrack_role_name = AdminRole\n\+keyrack_role_name = ReadOnly\n")
+    term.expect(r"Apply the changes above\? \[y/N\] ")
+    term.answer("")  # the default is no
+    term.expect(r"keyrack: nothing changed")
+    assert term.wait() == 2
+    assert isolated_home.config.read_bytes() == written
+
+    term = terminal_factory("set", "prod", "--role-name", "ReadOnly", *common)
+    term.expect(r"Apply the changes above\? \[y/N\] ")
+    term.answer("y")
+    assert term.wait() == 0, term.seen
+    assert isolated_home.config.read_bytes() == written.replace(b"= AdminRole", b"= ReadOnly")
+    assert sandbox.calls == []

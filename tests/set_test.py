@@ -283,3 +283,13 @@ def test_property_no_hostile_value_gets_past_validation(
     assert err.count("\n") == 1 and err.startswith("keyrack: ")
     assert rich.config.read_bytes() == RICH
     assert sandbox.calls == []
+
+
+def test_a_rerun_for_one_change_takes_the_rest_from_the_config(sandbox: Sandbox, rich: TestHome) -> None:
+    assert keyrack_set(sandbox, "--no-verify").returncode == 0
+    proc = run_keyrack("set", "acme.prod", "--role-name", "ReadOnly", "--yes", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert boto3_identity("acme.prod") == assumed_role_arn(ACCOUNT, "ReadOnly")
+    profile = [line for line in rich.config.read_text().splitlines() if line.startswith(("keyrack_", "region"))]
+    assert profile[-4:] == [f"keyrack_sso_session = {SESSION}", f"keyrack_account_id = {ACCOUNT}",
+                            "keyrack_role_name = ReadOnly", "region = eu-west-1"]
