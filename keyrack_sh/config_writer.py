@@ -246,7 +246,7 @@ def _append(text: str, block: str) -> str:
     """Add a rendered section at the end, one blank line after what was there."""
     if text and not text.endswith("\n"):
         text += "\n"
-    if text.strip() and not text.endswith("\n\n"):
+    if text.strip() and not text.endswith(("\n\n", "\r\n\r\n")):
         text += "\n"
     return text + block
 
@@ -310,6 +310,8 @@ def plan_set(text: str | None, request: SetRequest, path: Path | None = None) ->
         after = _append(after, render_profile(profile))
     if session_action == "add":
         after = _append(after, render_session(session))
+    if text and "\r\n" in text and "\n" not in text.replace("\r\n", ""):
+        after = re.sub(r"(?<!\r)\n", "\r\n", after)  # a CRLF file gets CRLF lines from us too
     if section is not None and after == (text or ""):
         profile_action = "unchanged"
 
@@ -366,8 +368,9 @@ def plan_remove(text: str | None, name: str, path: Path | None = None) -> Remove
         assert session_section is not None
         session_section.detach()
     after = str(updater)
-    if text and not text.endswith("\n\n") and after.endswith("\n\n"):
-        after = after[:-1]  # the blank line `set` put before the sections it appended
+    for blank in ("\n", "\r\n"):
+        if text and not text.endswith(blank * 2) and after.endswith(blank * 2):
+            after = after[:-len(blank)]  # the blank line `set` put before the sections it appended
     _check_reads(text, after, path)
     return RemovePlan(path=path, before=text or "", after=after, profile=name, session=session,
                       session_removed=session_removed, last_of_session=not keyrack_users)

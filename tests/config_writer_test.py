@@ -131,6 +131,14 @@ def test_profile_with_odd_spacing_is_found_as_botocore_finds_it() -> None:
     assert plan.after.count("profile   spaced]") == 1 and "[profile spaced]" not in plan.after
 
 
+def test_a_crlf_config_stays_crlf() -> None:
+    crlf = RICH.replace("\n", "\r\n")
+    plan = plan_set(crlf, ACME, P)
+    assert plan.after.startswith(crlf) and "\n" not in plan.after.replace("\r\n", "")
+    assert plan_set(plan.after, ACME, P).after == plan.after
+    assert plan_remove(plan.after, "acme.prod", P).after == crlf
+
+
 def test_unparsable_config_names_the_line() -> None:
     broken = "[profile a]\nregion = x\n[profile a]\nregion = y\n"
     with pytest.raises(UserError, match="line 3"):
