@@ -128,8 +128,9 @@ def _run_herd(world: World, size: int) -> tuple[float, float]:
     argv = world.credential_process_argv()
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
+    # No controlling terminal (like an SDK in an editor or CI): the sign-in notice goes to stderr.
     procs = [subprocess.Popen(argv, env=world.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE) for _ in range(size)]
+                              stderr=subprocess.PIPE, start_new_session=True) for _ in range(size)]
     results = [p.communicate(timeout=120) for p in procs]
     elapsed = time.perf_counter() - start
     cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -163,8 +163,11 @@ class World:
     # -- running things as a user does -------------------------------------------
     def run(self, argv: Sequence[str], timeout: float = 120, env: dict[str, str] | None = None,
             check: bool = True) -> subprocess.CompletedProcess[str]:
+        # Its own session, so no controlling terminal: what keyrack would tell a
+        # person at /dev/tty (browser URLs) is captured, not mixed into the narration.
         proc = subprocess.run(list(argv), env={**self.env, **(env or {})}, cwd=str(self.home), text=True,
-                              capture_output=True, stdin=subprocess.DEVNULL, timeout=timeout)
+                              capture_output=True, stdin=subprocess.DEVNULL, timeout=timeout,
+                              start_new_session=True)
         if check and proc.returncode != 0:
             from keyrack_sh.errors import ServiceError
 

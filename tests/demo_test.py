@@ -157,3 +157,30 @@ def test_without_moto_the_sandbox_answers_sts_itself():
         root = world.root
     assert not root.exists()
     assert dict(os.environ) == saved  # the demo's own environment change is undone
+
+
+def test_a_terminated_demo_still_stops_its_servers_and_removes_its_folder(sentinel):
+    import signal
+    import socket
+
+    home, tmpdir, before = sentinel
+    proc = subprocess.Popen([sys.executable, "-m", "keyrack_sh", "demo"], env=_demo_env(home, tmpdir),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = []
+    try:
+        for line in proc.stdout:
+            seen.append(line)
+            if line.startswith("2. keyrack set"):
+                break  # mid-demo: servers up, a keyrack set in flight
+        proc.send_signal(signal.SIGTERM)
+        rest, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "keyrack: interrupted"
+    port = int(re.search(r"sandbox on http://127\.0\.0\.1:(\d+)", "".join(seen)).group(1))
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    assert list(tmpdir.iterdir()) == []
+    assert _snapshot(home / ".aws") == before
