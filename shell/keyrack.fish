@@ -85,7 +85,7 @@ end
 # /proc/uptime (read per prompt) is the time, without starting a process.
 set -g __keyrack_btime
 if test -r /proc/stat
-    set __keyrack_btime (string match -r --groups-only -- '^btime (\d+)$' </proc/stat)
+    set __keyrack_btime (string replace -r --filter -- '^btime (\d+)$' '$1' </proc/stat)
 end
 
 function __keyrack_prompt_update --on-event fish_prompt --description 'keyrack: set KEYRACK_PROMPT'
