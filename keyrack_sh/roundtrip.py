@@ -135,8 +135,9 @@ def _run_credential_process(profile: Profile, env: dict[str, str]) -> None:
         return
     lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
     said = lines[-1].removeprefix("keyrack: ") if lines else f"exit {proc.returncode}"
+    said, _, hint = said.partition(" (hint: ")  # keyrack's own one-line format
     kind = UserError if proc.returncode == 2 else ServiceError
-    raise kind(f"credential_process failed: {said}")
+    raise kind(f"credential_process failed: {said}", hint=hint.removesuffix(")") or None)
 
 
 def verify(profile: Profile, session: SsoSession) -> str:
