@@ -209,5 +209,5 @@ def _failed(plan: Plan, failure: Any) -> KeyrackError:
     restored = f"{plan.path} is back as it was" if plan.changed else f"{plan.path} was not changed"
     number = len(failure.result.steps)
     return type(err)(f"set {plan.profile.name} failed at step {number} ({failure.step}): {err.message}; {restored}",
-                     hint=err.hint or f"keyrack set {plan.profile.name} ... again")
+                     hint=err.hint or shlex.join(["keyrack", *sys.argv[1:]]))
 

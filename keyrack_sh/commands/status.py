@@ -22,10 +22,12 @@ def describe(state: dict[str, Any], now: float) -> str:
     if state["locked"]:
         return "locked"
     text = "unlocked"
-    if state["access_expires"]:
-        text += f", {_left(state['access_expires'] - now)} left"
-    end = state["session_end"]
-    if state["refreshable"] and end and end > (state["access_expires"] or 0):
+    expires, end = state["access_expires"] or 0, state["session_end"]
+    if expires > now:
+        text += f", {_left(expires - now)} left"
+    else:
+        text += ", token expired"
+    if state["refreshable"] and end and end > expires:
         text += f" (renews for {_left(end - now)}, until {time.strftime('%H:%M', time.localtime(end))})"
     return text
 
