@@ -63,10 +63,26 @@ __keyrack_use() {
     if [[ $# -eq 1 && $1 != -* ]]; then
         # shellcheck disable=SC2034 # for the programs this shell runs
         \builtin export AWS_PROFILE="$1"
+{% if ctx.prompt %}
+        __keyrack_doctor
+{% endif %}
     fi
 }
 
 {% if ctx.prompt %}
+# Once per shell: say so if a later rc line dropped the prompt hook
+# (KEYRACK_NO_DOCTOR=1 silences it).
+__keyrack_doctor() {
+    if [[ -n ${__keyrack_doctor_done-} || ${KEYRACK_NO_DOCTOR-} == 1 ]]; then
+        \builtin return 0
+    fi
+    __keyrack_doctor_done=1
+    if [[ " ${PROMPT_COMMAND[*]-} ${precmd_functions[*]-} " != *__keyrack_precmd* ]]; then
+        \builtin printf '%s\n' "keyrack: the prompt hook is gone from PROMPT_COMMAND (hint: put the keyrack line last in ~/.bashrc)" >&2
+    fi
+}
+
+
 # =============================================================================
 # Prompt segment
 # =============================================================================

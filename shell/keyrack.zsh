@@ -60,10 +60,26 @@ __keyrack_use() {
     __keyrack_cli use --check "$@" || \builtin return
     if [[ $# -eq 1 && $1 != -* ]]; then
         \builtin export AWS_PROFILE="$1"
+{% if ctx.prompt %}
+        __keyrack_doctor
+{% endif %}
     fi
 }
 
 {% if ctx.prompt %}
+# Once per shell: say so if a later rc line dropped the precmd hook
+# (KEYRACK_NO_DOCTOR=1 silences it).
+__keyrack_doctor() {
+    if [[ -n ${__keyrack_doctor_done-} || ${KEYRACK_NO_DOCTOR-} == 1 ]]; then
+        \builtin return 0
+    fi
+    typeset -g __keyrack_doctor_done=1
+    if (( ! ${precmd_functions[(I)__keyrack_precmd]} )); then
+        \builtin print -ru2 -- "keyrack: the prompt hook is gone from precmd_functions (hint: put the keyrack line last in ~/.zshrc)"
+    fi
+}
+
+
 # =============================================================================
 # Prompt segment
 # =============================================================================

@@ -236,3 +236,15 @@ def test_no_prompt_leaves_the_prompt_alone(shell, shenv, tmp_path):
              "fish": "functions -q __keyrack_prompt_update; or echo '[]'"}[shell]
     r = run_shell(shell, f"{source(shell, hook)}\n{check}", shenv)
     assert (r.returncode, r.stdout, r.stderr) == (0, "[]\n", "")
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh"])
+def test_the_doctor_says_once_when_a_later_rc_line_dropped_the_prompt_hook(shell, hooks, shenv):
+    require(shell)
+    write_config(shenv, {"acme.prod": "acme"})
+    drop = "PROMPT_COMMAND=''" if shell == "bash" else "precmd_functions=()"
+    r = run_shell(shell, f"{source(shell, hooks[shell])}\n{drop}\nkeyrack use acme.prod\nkeyrack use acme.prod", shenv)
+    assert r.returncode == 0 and r.stdout == ""
+    assert r.stderr.count("\n") == 1 and "prompt hook is gone" in r.stderr
+    r = run_shell(shell, f"{source(shell, hooks[shell])}\nkeyrack use acme.prod", shenv)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
