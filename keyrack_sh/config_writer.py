@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from keyrack_sh import atomic, paths, profiles, resources
 from keyrack_sh.errors import ServiceError, UserError
-from keyrack_sh.profiles import KEY_ACCOUNT, KEY_AUTO_UNLOCK, KEY_LOGIN, KEY_ROLE, KEY_SESSION, Profile, SsoSession
+from keyrack_sh.profiles import KEY_AUTO_UNLOCK, KEY_LOGIN, KEY_SESSION, Profile, SsoSession
 
 if TYPE_CHECKING:
     from configupdater import ConfigUpdater
@@ -326,9 +326,10 @@ def _check_reads(before: str | None, after: str, path: Path) -> configparser.Raw
     """botocore must be able to read what keyrack writes; if it could not before either, say where."""
     try:
         return _check_parses(after, path)
-    except UserError:
+    except UserError as exc:
         _check_parses(before or "", path)
-        raise
+        raise ServiceError(f"keyrack would write a config that botocore cannot read ({exc.message}); "
+                           f"nothing was written") from None
 
 
 def _check_result(before: str | None, after: str, path: Path, profile: Profile, session: SsoSession) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from keyrack_sh import config_writer, profiles, resources
 from keyrack_sh.config_writer import SetRequest, plan_remove, plan_set
-from keyrack_sh.errors import UserError
+from keyrack_sh.errors import KeyrackError, UserError
 
 RICH = (Path(__file__).parent / "fixtures" / "rich_config").read_text(encoding="utf-8")
 P = Path("/tmp/config-under-test")
@@ -241,3 +241,14 @@ def test_restore_keeps_what_another_writer_added_meanwhile(home: Path) -> None:
     got = sections(config.read_text(encoding="utf-8"))
     assert "profile acme.prod" not in got and "profile other" in got and "sso-session acme" in got
     assert other.session.name == "acme"
+
+
+@pytest.mark.parametrize("field,value", [
+    ("role_name", "x\nregion = evil"),
+    ("account_id", "111122223333\n[profile other]\ncredential_process = /bin/evil"),
+    ("start_url", "https://acme.awsapps.com/start\nsso_region = eu-west-1"),
+])
+def test_even_unvalidated_values_cannot_inject_lines(field: str, value: str) -> None:
+    # validate.py stops these first; the writer still refuses what does not read back as asked.
+    with pytest.raises(KeyrackError):
+        plan_set(RICH, SetRequest(**{**ACME.__dict__, field: value}), P)
