@@ -25,6 +25,7 @@ ROLE_CREDS_MIN_LEFT = 16 * 60
 # An access token this close to expiry is renewed rather than used.
 TOKEN_MIN_LEFT = 60
 DEFAULT_SESSION_DURATION = 8 * 3600
+ACCESS_TOKEN_LIFETIME = 3600  # IAM Identity Center's default
 # Set while this process signs in, so a credential_process started by
 # anything below us can never wait on our own lock.
 SIGNING_IN_ENV = "KEYRACK_SIGNING_IN"
@@ -138,11 +139,12 @@ def _session_end(token: dict[str, Any], expires: float, previous: prompt_state.S
         return int(expires)
     if signed_in_at is not None:
         end = signed_in_at + session_duration()
-    elif previous is not None and previous.session_end > expires:
-        end = previous.session_end
+    elif previous is not None and not previous.locked and previous.session_end > expires:
+        end = previous.session_end  # a refresh keeps the sign-in's end
     else:
-        end = max(expires, time.time()) + 0  # unknown sign-in time: promise no more than we know
-        end = max(end, expires)
+        # A token keyrack did not sign in for (e.g. `aws sso login`): assume it was
+        # issued at sign-in with the service's default 1 h lifetime. Stable across calls.
+        end = expires - ACCESS_TOKEN_LIFETIME + session_duration()
     reg = cache.registration_expiry(token)
     if reg is not None:
         end = min(end, reg)

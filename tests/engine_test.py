@@ -106,3 +106,12 @@ def test_no_secret_leaks_to_stderr_logs_prompt_state_or_any_non_private_file(hom
                 assert stat.S_IMODE((home.root / folder).stat().st_mode) & 0o077 == 0, folder
         assert "prompt" not in path.parts and "logs" not in path.parts and "locks" not in path.parts
     assert not files_containing(home.root / ".aws" / "keyrack" / "prompt", secrets)
+
+
+def test_a_token_from_another_tool_gets_a_stable_estimated_session_end() -> None:
+    t = token(1800)  # as `aws sso login` would leave it: refreshable, signed in ~30 min ago
+    cache.write_token("s1", t)
+    first = engine.session_info("s1").session_end
+    time.sleep(1.1)
+    assert engine.session_info("s1").session_end == first
+    assert first == pytest.approx(cache.token_expiry(t) - 3600 + 8 * 3600, abs=2)
