@@ -63,3 +63,14 @@ def test_a_denied_unlock_is_one_line_exit_2(home: Home) -> None:
 def test_unlock_of_an_unknown_profile(home: Home) -> None:
     assert_one_line_failure(home.keyrack("unlock", "ghost"), 2, "'ghost'")
     assert home.sandbox.calls == []
+
+
+def test_a_silent_refresh_renews_the_access_token_but_keeps_the_session_end(home: Home) -> None:
+    info = json.loads(home.keyrack("unlock", "p1", "--json").stdout)
+    token = json.loads(home.token_file("s1").read_text())
+    home.token_file("s1").write_text(json.dumps({**token, "expiresAt": "2020-01-01T00:00:00Z"}))
+    assert home.credential_process("p2", KEYRACK_AUTO_UNLOCK="never").returncode == 0
+    state, access, end, _ = home.prompt_line("s1").split()
+    assert state == "unlocked" and int(end) == info["session_end"]
+    assert int(access) > time.time() + 3000
+    assert home.sandbox.sign_ins() == 1
