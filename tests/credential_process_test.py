@@ -183,3 +183,13 @@ def test_the_prompt_state_names_the_profiles_session_and_holds_no_secret(home: H
     assert path == str(home.token_file("s1"))
     everything = "".join(p.read_text() for p in prompt.rglob("*") if p.is_file())
     assert creds["SecretAccessKey"] not in everything and creds["SessionToken"] not in everything
+
+
+def test_an_unreachable_identity_center_is_a_transient_error(home: Home) -> None:
+    import socket
+
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    proc = home.credential_process("p1", AWS_ENDPOINT_URL_SSO_OIDC=dead, AWS_ENDPOINT_URL_SSO=dead)
+    assert_one_line_failure(proc, 1, "cannot reach IAM Identity Center")
