@@ -249,3 +249,28 @@ def test_install_sh_is_posix_and_shellcheck_clean():
     assert INSTALL_SH.read_text().startswith("#!/bin/sh\n")
     out = subprocess.run(["shellcheck", "--shell=sh", str(INSTALL_SH)], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout
+
+
+def test_piped_into_sh_from_the_checkout_with_no_rc_changes(tmp_path):
+    """`cat install.sh | sh -s -- ...` from the clone: installs from the current folder, rc files untouched."""
+    home = tmp_path / "install-home"
+    home.mkdir()
+    (home / ".bashrc").write_bytes(BASHRC)
+    bin_dir = tmp_path / "mybin"
+    env = _env(home, PATH=f"{bin_dir}:/usr/local/bin:/usr/bin:/bin")
+    result = subprocess.run(["sh", "-s", "--", "--yes", "--no-modify-rc", "--bin-dir", str(bin_dir)],
+                            input=INSTALL_SH.read_text(), cwd=REPO, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert f"from {REPO}" in result.stdout
+    assert "rc files left alone (--no-modify-rc)" in result.stdout
+    assert "is not on your PATH" not in result.stdout  # --bin-dir is on this PATH
+    out = subprocess.run([str(bin_dir / "keyrack"), "--version"], capture_output=True, text=True, env=env)
+    assert out.stdout.strip() == f"keyrack {__version__}"
+    assert (home / ".bashrc").read_bytes() == BASHRC
+    assert not (home / ".zshrc").exists() and not (home / ".config").exists()
+
+    gone = subprocess.run(["sh", str(INSTALL_SH), "--uninstall"], env=env, capture_output=True, text=True)
+    assert gone.returncode == 0, gone.stderr
+    assert not (bin_dir / "keyrack").exists()
+    assert sorted(p.name for p in home.iterdir()) == [".bashrc"]
