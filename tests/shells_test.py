@@ -90,14 +90,16 @@ def test_the_zsh_and_fish_hooks_parse(tmp_path):
                 assert (r.returncode, r.stderr) == (0, ""), (shell, r.stderr)
 
 
-def test_the_fish_templates_are_fish_indent_clean():
+def test_the_fish_hook_and_completion_are_fish_indent_clean(tmp_path):
     require("fish")
-    for path in (shells.template_path("fish"), shells.completion_path("fish")):
-        text = path.read_text()
+    texts = {"completion": shells.completion_path("fish").read_text()}
+    for prompt in (True, False):
+        for cache in (None, tmp_path / "init.fish"):
+            texts[f"hook prompt={prompt} cache={cache}"] = shells.render(
+                shells.build_context("fish", prompt=prompt, cache_file=cache))
+    for what, text in texts.items():
         r = subprocess.run(["fish_indent"], input=text, capture_output=True, text=True, timeout=60)
-        # Jinja tags are not fish; compare only after they are rendered away.
-        if "{%" not in text:
-            assert r.stdout == text, path
+        assert r.stdout == text, what
 
 
 # -- which shell ---------------------------------------------------------------
