@@ -386,6 +386,32 @@ def test_ignore(oidc, sandbox, listener, env):
     assert not listener.got.wait(0.3)
 
 
+def test_ignored_device_code_approved_later(oidc, sandbox):
+    sandbox.behaviour = "ignore"
+    reg = register(oidc)
+    auth = oidc.start_device_authorization(clientId=reg["clientId"], clientSecret=reg["clientSecret"],
+                                           startUrl=sandbox.start_url)
+    kwargs = dict(clientId=reg["clientId"], clientSecret=reg["clientSecret"], grantType=DEVICE,
+                  deviceCode=auth["deviceCode"])
+    results: list[object] = []
+
+    def poll() -> None:  # a client polling at its interval, as keyrack will
+        while not results:
+            try:
+                results.append(oidc.create_token(**kwargs))
+            except oidc.exceptions.AuthorizationPendingException:
+                time.sleep(auth["interval"])
+
+    thread = threading.Thread(target=poll)
+    thread.start()
+    assert sandbox.wait_for_count("CreateToken", 1, grant_type="device_code")
+    assert sandbox.approve_device("nope-nope") == 0
+    assert sandbox.approve_device(auth["userCode"]) == 1
+    thread.join(10)
+    assert results and results[0]["accessToken"]
+    assert sandbox.sign_ins() == 1 and not sandbox.wait_for_count("Logout", 1, timeout=0.1)
+
+
 def test_polling_too_fast_is_slow_down(oidc, sandbox):
     reg = register(oidc)
     auth = oidc.start_device_authorization(clientId=reg["clientId"], clientSecret=reg["clientSecret"],

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import datetime
+import time
 from collections import Counter
 from dataclasses import replace
 
@@ -220,6 +221,16 @@ class Sandbox:
                    and (client_name is None or c.client_name == client_name)
                    and (grant is None or c.grant_type == grant))
 
+    def wait_for_count(self, operation: str, n: int = 1, timeout: float = 10, client_name: str | None = None,
+                       grant_type: str | None = None) -> bool:
+        """Wait until `operation` has been called `n` times (e.g. a subprocess is polling); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self.count(operation, client_name, grant_type) < n:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
     def counts(self) -> dict[str, dict]:
         """{"by_operation": {op: n}, "by_client": {client_name: {op: n}}}."""
         by_op: Counter[str] = Counter()
@@ -263,6 +274,24 @@ class Sandbox:
                      "expiresAt": c.expires_at} for c in self.state.clients.values()]
 
     # -- changing the world under the client --------------------------------------
+    def approve_device(self, user_code: str | None = None) -> int:
+        """The user approves pending device codes now (one, or all), e.g. after behaviour "ignore".
+
+        Counts as browser approvals (sign_ins, consents). Returns how many were approved.
+        """
+        approved = 0
+        with self.state.lock:
+            for device in self.state.devices.values():
+                if device.status != "pending" or device.expires_at <= self.state.now():
+                    continue
+                if user_code is not None and device.user_code != user_code.upper():
+                    continue
+                device.status = "approved"
+                device.user = self.state.config.user
+                self.state.approve("device", device.user, self.state.client_name_of(device.client_id) or "")
+                approved += 1
+        return approved
+
     def reset(self) -> None:
         """Back to the configuration it started with: no clients, tokens, counts, faults or hangs."""
         self.state.reset()
