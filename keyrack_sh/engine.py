@@ -213,8 +213,8 @@ def _usable_token(session: SsoSession) -> dict[str, Any] | None:
     so at most one process spends a refresh token (they may rotate).
     """
     token = cache.read_token(session.name)
-    if token is None:
-        return None
+    if token is None or token.get("startUrl", session.start_url) != session.start_url:
+        return None  # none, or signed in to a start URL the config no longer names
     if cache.token_expiry(token) - time.time() > TOKEN_MIN_LEFT:
         return token
     return _refresh(session, token)
@@ -244,7 +244,7 @@ def access_token(session: SsoSession, *, policy: str = "never", flow: str = "pkc
         token = _usable_token(session)
         if token is None:
             if not may_sign_in(policy):
-                raise _locked_error(session.name, None)
+                raise _locked_error(session.name, None, policy)
             _sign_in(session, flow=flow, no_browser=no_browser, client_name=None)
             token = cache.read_token(session.name)
             if token is None:
@@ -252,11 +252,11 @@ def access_token(session: SsoSession, *, policy: str = "never", flow: str = "pkc
         return str(token["accessToken"])
 
 
-def _locked_error(session_name: str, profile: str | None) -> UserError:
-    target = profile or session_name
+def _locked_error(session_name: str, profile: str | None, policy: str | None = None) -> UserError:
+    why = {"never": "auto-unlock is 'never'", "tty": "no terminal here to sign in from"}.get(policy or "")
     who = f"profile {profile!r} (sso-session {session_name!r})" if profile else f"sso-session {session_name!r}"
-    return UserError(f"{who} is locked and auto-unlock is off here",
-                     hint=f"keyrack unlock {target}")
+    return UserError(f"{who} is locked" + (f" and {why}" if why else ""),
+                     hint=f"keyrack unlock {profile or 'PROFILE'}")
 
 
 # -- role credentials -------------------------------------------------------
@@ -290,12 +290,12 @@ def credentials(profile: Profile, session: SsoSession, *, policy: str, flow: str
     allowed = may_sign_in(policy)
     if not allowed and not cache.token_might_work(cache.read_token(session.name)):
         # Fail fast: nothing to do without a browser, and nothing to wait for.
-        raise _locked_error(session.name, profile.name)
+        raise _locked_error(session.name, profile.name, policy)
     with lock.session_lock(session.name, timeout=lock_timeout(), on_wait=on_wait):
         hit = cache.find_role_creds(session.name, profile.account_id, profile.role_name, ROLE_CREDS_MIN_LEFT)
         if hit is not None:
             return _remember(profile, session, hit, stamp)
-        return _fetch_locked(profile, session, allowed=allowed, flow=flow or profile.login or "pkce",
+        return _fetch_locked(profile, session, policy=policy, flow=flow or profile.login or "pkce",
                              no_browser=no_browser, stamp=stamp)
 
 
@@ -318,7 +318,7 @@ def _remember(profile: Profile, session: SsoSession, creds: dict[str, Any], stam
     return creds
 
 
-def _fetch_locked(profile: Profile, session: SsoSession, *, allowed: bool, flow: str, no_browser: bool,
+def _fetch_locked(profile: Profile, session: SsoSession, *, policy: str, flow: str, no_browser: bool,
                   stamp: str) -> dict[str, Any]:
     from keyrack_sh.flows import portal
 
@@ -333,8 +333,8 @@ def _fetch_locked(profile: Profile, session: SsoSession, *, allowed: bool, flow:
             token = None
         else:
             return _store(profile, session, creds, stamp)
-    if not allowed:
-        raise _locked_error(session.name, profile.name)
+    if not may_sign_in(policy):
+        raise _locked_error(session.name, profile.name, policy)
     _sign_in(session, flow=flow, no_browser=no_browser, client_name=None)
     token = cache.read_token(session.name)
     if token is None:

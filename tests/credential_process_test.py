@@ -193,3 +193,12 @@ def test_an_unreachable_identity_center_is_a_transient_error(home: Home) -> None
         dead = f"http://127.0.0.1:{s.getsockname()[1]}"
     proc = home.credential_process("p1", AWS_ENDPOINT_URL_SSO_OIDC=dead, AWS_ENDPOINT_URL_SSO=dead)
     assert_one_line_failure(proc, 1, "cannot reach IAM Identity Center")
+
+
+def test_a_token_for_another_start_url_is_not_used(home: Home) -> None:
+    token = home.sandbox.issue_session()
+    home.token_file("s1").parent.mkdir(parents=True, exist_ok=True)
+    home.token_file("s1").write_text(json.dumps({**token, "startUrl": "https://other.awsapps.com/start"}))
+    proc = home.credential_process("p1", KEYRACK_AUTO_UNLOCK="never")
+    assert_one_line_failure(proc, 2, "auto-unlock is 'never'", "keyrack unlock p1")
+    assert home.sandbox.count("GetRoleCredentials") == 0
