@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from keyrack_sh.errors import EXIT_INTERRUPTED, EXIT_SERVICE, EXIT_USER, KeyrackError, UserError
+from keyrack_sh.errors import EXIT_INTERRUPTED, EXIT_SERVICE, KeyrackError, UserError
 
 
 def resolve(profile_name: str) -> bytes:
@@ -72,6 +72,3 @@ def _crash_log() -> str | None:
         return _write_crash_log()
     except Exception:
         return None
-
-
-__all__ = ["main", "resolve", "EXIT_USER"]

@@ -7,6 +7,8 @@ The cache file (docs/ARCHITECTURE.md) is two lines: a space-separated header
 that can be checked with str.split, and the JSON answer, printed verbatim.
 A miss enables site, puts this package on sys.path and runs the slow path.
 """
+from __future__ import annotations
+
 import os
 import sys
 import time
@@ -18,23 +20,23 @@ _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 # -- paths: the same answers as keyrack_sh/paths.py (tests/fast_test.py keeps them in step)
 
 
-def _expand(path):
+def _expand(path: str) -> str:
     return os.path.expanduser(path)
 
 
-def keyrack_home():
+def keyrack_home() -> str:
     return _expand(os.environ.get("KEYRACK_HOME") or "~/.aws/keyrack")
 
 
-def config_file():
+def config_file() -> str:
     return _expand(os.environ.get("AWS_CONFIG_FILE") or "~/.aws/config")
 
 
-def creds_file(profile):
+def creds_file(profile: str) -> str:
     return keyrack_home() + "/creds/" + profile
 
 
-def config_stamp():
+def config_stamp() -> str:
     try:
         st = os.stat(config_file())
     except OSError:
@@ -42,11 +44,11 @@ def config_stamp():
     return "%d:%d:%d" % (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def valid_name(profile):
+def valid_name(profile: str) -> bool:
     return 0 < len(profile) <= 64 and profile[0] not in "._-" and not set(profile) - _NAME_CHARS
 
 
-def cached(profile):
+def cached(profile: str) -> bytes | None:
     """The stored JSON line for `profile` if it may be served now, else None."""
     try:
         with open(creds_file(profile), "rb") as f:
@@ -67,7 +69,7 @@ def cached(profile):
     return payload
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) == 1 and valid_name(argv[0]):
         payload = cached(argv[0])
@@ -80,7 +82,7 @@ def main(argv=None):
     return _slow(argv)
 
 
-def _slow(argv):
+def _slow(argv: list[str]) -> int:
     if sys.flags.no_site:
         import site
 

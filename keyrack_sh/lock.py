@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from keyrack_sh import atomic, paths, tty
@@ -68,6 +68,6 @@ def hold(lock_path: Path, *, timeout: float, what: str,
 
 
 def session_lock(session: str, *, timeout: float,
-                 on_wait: Callable[[int | None], None] | None = None):  # -> ContextManager[None]
+                 on_wait: Callable[[int | None], None] | None = None) -> AbstractContextManager[None]:
     """The lock around every sign-in, refresh and role-credential fetch of `session`."""
     return hold(paths.session_lock(session), timeout=timeout, what=f"sso-session {session!r}", on_wait=on_wait)
