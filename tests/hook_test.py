@@ -248,3 +248,13 @@ def test_the_doctor_says_once_when_a_later_rc_line_dropped_the_prompt_hook(shell
     assert r.stderr.count("\n") == 1 and "prompt hook is gone" in r.stderr
     r = run_shell(shell, f"{source(shell, hooks[shell])}\nkeyrack use acme.prod", shenv)
     assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_keyrack_use_notes_environment_keys_that_would_win_over_the_profile(shell, hooks, shenv):
+    require(shell)
+    write_config(shenv, {"acme.prod": "acme"})
+    shenv["AWS_ACCESS_KEY_ID"] = "AKIAEXAMPLE"
+    r = run_shell(shell, f"{source(shell, hooks[shell])}\nkeyrack use acme.prod\necho \"[$AWS_PROFILE]\"", shenv)
+    assert (r.returncode, r.stdout) == (0, "[acme.prod]\n")
+    assert r.stderr.count("\n") == 1 and "unset AWS_ACCESS_KEY_ID" in r.stderr and "AKIAEXAMPLE" not in r.stderr

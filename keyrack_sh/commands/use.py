@@ -8,6 +8,8 @@ explains how to install it.
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
 from keyrack_sh.errors import UserError
 
@@ -32,6 +34,10 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "check", False):
         if not args.clear:
             check(args.profile)
+            if os.environ.get("AWS_ACCESS_KEY_ID"):
+                # botocore's chain: keys in the environment beat every profile.
+                print("keyrack: note: AWS_ACCESS_KEY_ID in this shell wins over AWS_PROFILE (hint: unset "
+                      "AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN)", file=sys.stderr)
         return 0
     from keyrack_sh import shells
 
