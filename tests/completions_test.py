@@ -40,6 +40,17 @@ def test_completion_files_mention_every_subcommand_and_flag(shell):
         assert value in words
 
 
+def test_the_completion_files_pass_their_linters():
+    import subprocess
+
+    for tool, argv in (("shellcheck", ["shellcheck", str(shells.completion_path("bash"))]),
+                       ("zsh", ["zsh", "-n", str(shells.completion_path("zsh"))]),
+                       ("fish", ["fish", "--no-execute", str(shells.completion_path("fish"))])):
+        require(tool)
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        assert (r.returncode, r.stdout, r.stderr) == (0, "", ""), argv
+
+
 @pytest.fixture(scope="module")
 def hooks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("hooks")
