@@ -378,11 +378,22 @@ def plan_remove(text: str | None, name: str, path: Path | None = None) -> Remove
 
 
 # -- writing ------------------------------------------------------------------
+def lock_timeout() -> float:
+    """Seconds to wait for another config writer: KEYRACK_CONFIG_LOCK_TIMEOUT, else 10."""
+    raw = os.environ.get("KEYRACK_CONFIG_LOCK_TIMEOUT")
+    try:
+        value = float(raw) if raw else LOCK_TIMEOUT
+    except ValueError:
+        raise UserError(f"KEYRACK_CONFIG_LOCK_TIMEOUT={raw!r} is not a number of seconds") from None
+    return max(value, 0.0)
+
+
 @contextlib.contextmanager
-def config_lock(timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+def config_lock(timeout: float | None = None) -> Iterator[None]:
     """One config writer at a time, waiting at most `timeout` seconds."""
     import filelock
 
+    timeout = lock_timeout() if timeout is None else timeout
     for folder in (_target(paths.config_file()).parent, paths.keyrack_home()):
         if not folder.exists():
             atomic.ensure_private_dir(folder)  # new folders are private; existing ones are the user's
@@ -391,7 +402,7 @@ def config_lock(timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
     try:
         lock.acquire()
     except filelock.Timeout:
-        raise ServiceError(f"another keyrack kept {paths.config_file()} locked for {timeout:.0f} s",
+        raise ServiceError(f"another keyrack kept {paths.config_file()} locked for {timeout:g} s; nothing changed",
                            hint="try again in a moment") from None
     try:
         yield

@@ -293,3 +293,28 @@ def test_a_rerun_for_one_change_takes_the_rest_from_the_config(sandbox: Sandbox,
     profile = [line for line in rich.config.read_text().splitlines() if line.startswith(("keyrack_", "region"))]
     assert profile[-4:] == [f"keyrack_sso_session = {SESSION}", f"keyrack_account_id = {ACCOUNT}",
                             "keyrack_role_name = ReadOnly", "region = eu-west-1"]
+
+
+def test_a_held_config_lock_is_waited_for_boundedly(sandbox: Sandbox, rich: TestHome, env: dict[str, str]) -> None:
+    from filelock import FileLock
+
+    lock_file = rich.keyrack / "locks" / "config.lock"
+    lock_file.parent.mkdir(parents=True)
+    env["KEYRACK_CONFIG_LOCK_TIMEOUT"] = "0.5"
+    with FileLock(str(lock_file)):
+        proc = run_keyrack(*set_args(sandbox, "acme.prod", ACCOUNT, ROLE, "--no-verify"), env=env)
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1 and "locked for 0.5 s; nothing changed" in proc.stderr
+    assert rich.config.read_bytes() == RICH
+    # Released: the same command goes through.
+    assert run_keyrack(*set_args(sandbox, "acme.prod", ACCOUNT, ROLE, "--no-verify"), env=env).returncode == 0
+
+
+def test_a_failure_with_json_still_prints_json(sandbox: Sandbox, rich: TestHome) -> None:
+    sandbox.behaviour = "deny"
+    proc = keyrack_set(sandbox, "--json")
+    assert proc.returncode == 2
+    out = json.loads(proc.stdout)
+    assert out["ok"] is False and out["failed_step"] == "unlock" and "denied" in out["error"]
+    assert [s["ok"] for s in out["steps"]] == [False]
+    assert rich.config.read_bytes() == RICH
