@@ -90,7 +90,9 @@ __keyrack_doctor() {
 # Before each prompt, KEYRACK_PROMPT is set from keyrack's secretless state
 # files with builtins only (no process is started). Use it in PS1:
 #   PS1='${KEYRACK_PROMPT:+$KEYRACK_PROMPT }\w\$ '
-# or with starship: [env_var.KEYRACK_PROMPT] format = "[$env_value]($style) "
+# or with starship (~/.config/starship.toml; the group hides when it is empty):
+#   [env_var.KEYRACK_PROMPT]
+#   format = "([$env_value]($style) )"
 #
 # Settings (environment or shell variables):
 #   KEYRACK_PROMPT_FORMAT  default '%s %p %t': %s symbol, %p profile, %t time

@@ -71,7 +71,9 @@ end
 # keyrack's secretless state files with builtins only on Linux (elsewhere, one
 # `date` process, only for an unlocked session). Show it from your prompt:
 #   function fish_right_prompt; keyrack_prompt; end
-# or with starship: [env_var.KEYRACK_PROMPT] format = "[$env_value]($style) "
+# or with starship (~/.config/starship.toml; the group hides when it is empty):
+#   [env_var.KEYRACK_PROMPT]
+#   format = "([$env_value]($style) )"
 #
 # Settings (environment or shell variables):
 #   KEYRACK_PROMPT_FORMAT  default '%s %p %t': %s symbol, %p profile, %t time

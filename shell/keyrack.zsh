@@ -88,7 +88,9 @@ __keyrack_doctor() {
 # state files with builtins only (no process is started). Use it in PROMPT or
 # RPROMPT:
 #   setopt prompt_subst; RPROMPT='${KEYRACK_PROMPT}'
-# or with starship: [env_var.KEYRACK_PROMPT] format = "[$env_value]($style) "
+# or with starship (~/.config/starship.toml; the group hides when it is empty):
+#   [env_var.KEYRACK_PROMPT]
+#   format = "([$env_value]($style) )"
 #
 # Settings (environment or shell variables):
 #   KEYRACK_PROMPT_FORMAT  default '%s %p %t': %s symbol, %p profile, %t time
