@@ -51,7 +51,15 @@ class Target:
         return measured <= self.value if self.op == "<=" else measured >= self.value
 
     def __str__(self) -> str:
-        return f"{self.op} +{self.value:g} s" if self.diff else f"{self.op} {self.value:g}x"
+        return f"{self.op} {seconds(self.value, sign=True)}" if self.diff else f"{self.op} {self.value:g}x"
+
+
+def seconds(value: float, sign: bool = False) -> str:
+    """A duration for people: ms below a second, s above."""
+    plus = "+" if sign else ""
+    if abs(value) < 1:
+        return f"{value * 1000:{plus}.1f} ms"
+    return f"{value:{plus}.2f} s"
 
 
 @dataclass(frozen=True)
@@ -148,7 +156,7 @@ def table(rows: Sequence[Row]) -> str:
     for r in rows:
         ratio = "" if r.ratio is None else f"{r.ratio:.2f}x"
         if r.target is not None and r.target.diff and r.delta is not None:
-            ratio = f"{r.delta:+.2f} s"
+            ratio = seconds(r.delta, sign=True)
         met = {True: "yes", False: "**no**", None: ""}[r.met]
         baseline = r.baseline.name if r.baseline else ""
         what = r.what + (f" ({r.note})" if r.note else "")

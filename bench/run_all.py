@@ -53,10 +53,12 @@ def run_bench(name: str, args: list[str], timeout: float) -> tuple[int, str, flo
     except subprocess.TimeoutExpired:
         return 1, f"timed out after {timeout:.0f} s", time.perf_counter() - start
     took = time.perf_counter() - start
+    body = proc.stdout.strip()
     if proc.returncode != 0:
+        # Some benches exit 1 when a target is missed, after printing their table: keep both.
         tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
-        return proc.returncode, f"failed (exit {proc.returncode}):\n\n```\n{tail}\n```", took
-    return 0, proc.stdout.strip(), took
+        body += f"\n\nexit {proc.returncode}" + (f":\n\n```\n{tail}\n```" if tail else " (a target was missed)")
+    return proc.returncode, body.strip(), took
 
 
 def render(sections: list[tuple[str, str, list[str], int, str, float]], quick: bool, missing: list[str]) -> str:

@@ -326,8 +326,12 @@ def _shell_argv(world: World, shell: str) -> tuple[list[str], dict[str, str]]:
 def open_shell(world: World) -> int:
     """The user's own shell inside the demo; returns its exit status."""
     from keyrack_sh import shells
+    from keyrack_sh.errors import UserError
 
-    shell = shells.detect_shell()
+    try:
+        shell = shells.detect_shell()
+    except UserError:
+        shell = "bash"  # a shell keyrack has no hook for: the demo still gets one it has
     argv, extra = _shell_argv(world, shell)
     env = {**world.env, **extra, "AWS_PROFILE": PROFILE}
     return subprocess.run(argv, env=env, cwd=str(world.home)).returncode

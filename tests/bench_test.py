@@ -43,7 +43,8 @@ def test_rows_judge_ratios_and_differences_against_their_targets():
     herd = Row("herd", Timing("32", (1.9,)), Timing("1", (1.0,)), Target("<=", 1.0, diff=True))
     assert herd.delta == pytest.approx(0.9) and herd.met is True
     rendered = table([herd, Row("y", slow, fast, Target("<=", 2.5))])
-    assert "| herd | 1900.0 | 1 | 1000.0 | +0.90 s | <= +1 s | yes |" in rendered
+    assert "| herd | 1900.0 | 1 | 1000.0 | +900.0 ms | <= +1.00 s | yes |" in rendered
+    assert str(Target("<=", 0.01, diff=True)) == "<= +10.0 ms"
     assert "**no**" in rendered
 
 
