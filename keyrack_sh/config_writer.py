@@ -305,6 +305,15 @@ def plan_set(text: str | None, request: SetRequest, path: Path | None = None) ->
             if _value(existing, key) != value:
                 _set_option(existing, key, value)
 
+    # A session keyrack created that this profile was the last to use goes with the move.
+    orphaned = None
+    if managed and current_session and current_session != session_name:
+        old_section = _find(updater, "sso-session", current_session)
+        if (old_section is not None and _is_keyrack_section(old_section)
+                and not _session_users(updater, current_session)):
+            old_section.detach()
+            orphaned = f"sso-session {current_session}"
+
     after = str(updater)
     if section is None:
         after = _append(after, render_profile(profile))
@@ -317,7 +326,7 @@ def plan_set(text: str | None, request: SetRequest, path: Path | None = None) ->
 
     _check_result(text, after, path, profile, session)
     touched = ((f"profile {profile.name}",) if profile_action != "unchanged" else ()) + \
-        ((f"sso-session {session.name}",) if session_action != "reuse" else ())
+        ((f"sso-session {session.name}",) if session_action != "reuse" else ()) + ((orphaned,) if orphaned else ())
     return Plan(path=path, before=text, after=after, profile=profile, session=session,
                 profile_action=profile_action, session_action=session_action, sections=touched)
 
@@ -465,7 +474,10 @@ def _revert_sections(current: str, before: str | None, names: tuple[str, ...], p
         cur = _find(now, kind, word)
         was = _find(old, kind, word)
         if cur is None:
-            continue  # nothing of ours left (a section keyrack never added is not resurrected)
+            if was is not None:  # a section the plan removed comes back (at the end)
+                was.detach()
+                now.add_section(was)
+            continue
         if was is None:
             if kind == "sso-session" and _session_users(now, word):
                 continue  # a profile written since relies on it

@@ -97,6 +97,18 @@ def test_a_taken_session_name_gets_a_suffix() -> None:
     assert plan.session.name == "corp-2" and plan.session_action == "add"
 
 
+def test_moving_a_profile_to_another_start_url_takes_keyracks_unused_session_along() -> None:
+    text = plan_set(RICH, ACME, P).after
+    moved = plan_set(text, SetRequest(**{**ACME.__dict__, "start_url": "https://other.awsapps.com/start"}), P)
+    got = sections(moved.after)
+    assert "sso-session acme" not in got and got["profile acme.prod"]["keyrack_sso_session"] == "other"
+    assert "-[sso-session acme]" in moved.diff()
+    # ...but not while another profile still uses it.
+    text = plan_set(text, SetRequest(**{**ACME.__dict__, "profile": "acme.dev"}), P).after
+    moved = plan_set(text, SetRequest(**{**ACME.__dict__, "start_url": "https://other.awsapps.com/start"}), P)
+    assert "sso-session acme" in sections(moved.after)
+
+
 def test_explicit_session_name() -> None:
     plan = plan_set(None, SetRequest(**{**ACME.__dict__, "session": "work"}), P)
     assert plan.session.name == "work"
@@ -229,6 +241,19 @@ def test_restore_of_a_new_file_removes_it(home: Path) -> None:
     plan = config_writer.apply(ACME)
     config_writer.restore(plan)
     assert not (home / ".aws" / "config").exists()
+
+
+def test_restore_after_a_move_brings_the_old_session_back(home: Path) -> None:
+    config = home / ".aws" / "config"
+    config_writer.apply(ACME)
+    before = config.read_text(encoding="utf-8")
+    plan = config_writer.apply(SetRequest(**{**ACME.__dict__, "start_url": "https://other.awsapps.com/start"}))
+    config_writer.apply(SetRequest(**{**ACME.__dict__, "profile": "bystander"}))  # someone writes meanwhile
+    config_writer.restore(plan)
+    got = sections(config.read_text(encoding="utf-8"))
+    assert got["profile acme.prod"] == sections(before)["profile acme.prod"]
+    assert got["sso-session acme"] == sections(before)["sso-session acme"]
+    assert "profile bystander" in got
 
 
 def test_restore_keeps_what_another_writer_added_meanwhile(home: Path) -> None:
