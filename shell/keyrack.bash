@@ -42,6 +42,9 @@ __keyrack_cli() {
 # Commands
 # =============================================================================
 
+# An alias of the same name would break the definition below.
+\builtin unalias keyrack >/dev/null 2>&1 || :
+
 # `keyrack use PROFILE` exports AWS_PROFILE in this shell (only a function can);
 # every other subcommand goes to the CLI unchanged, exit code included.
 keyrack() {

@@ -258,3 +258,11 @@ def test_keyrack_use_notes_environment_keys_that_would_win_over_the_profile(shel
     r = run_shell(shell, f"{source(shell, hooks[shell])}\nkeyrack use acme.prod\necho \"[$AWS_PROFILE]\"", shenv)
     assert (r.returncode, r.stdout) == (0, "[acme.prod]\n")
     assert r.stderr.count("\n") == 1 and "unset AWS_ACCESS_KEY_ID" in r.stderr and "AKIAEXAMPLE" not in r.stderr
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh"])
+def test_an_old_keyrack_alias_does_not_break_the_hook(shell, hooks, shenv):
+    require(shell)
+    pre = "shopt -s expand_aliases; " if shell == "bash" else ""
+    r = run_shell(shell, f"{pre}alias keyrack='echo aliased'\n{source(shell, hooks[shell])}\nkeyrack --version", shenv)
+    assert (r.returncode, r.stderr) == (0, "") and r.stdout.startswith("keyrack ")
