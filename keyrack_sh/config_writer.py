@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import configparser
 import contextlib
-import difflib
 import functools
 import os
 import re
@@ -75,6 +74,8 @@ class Plan:
         return self.profile_action in ("update", "take over") or self.session_action == "update"
 
     def diff(self) -> str:
+        import difflib
+
         before = (self.before or "").splitlines(keepends=True)
         after = self.after.splitlines(keepends=True)
         lines = difflib.unified_diff(before, after, f"{self.path} (now)", f"{self.path} (after set)", n=1)
