@@ -318,3 +318,13 @@ def test_a_failure_with_json_still_prints_json(sandbox: Sandbox, rich: TestHome)
     assert out["ok"] is False and out["failed_step"] == "unlock" and "denied" in out["error"]
     assert [s["ok"] for s in out["steps"]] == [False]
     assert rich.config.read_bytes() == RICH
+
+
+def test_values_taken_from_the_config_are_validated_too(sandbox: Sandbox, isolated_home: TestHome) -> None:
+    assert keyrack_set(sandbox, "--no-verify").returncode == 0
+    edited = isolated_home.config.read_text().replace("keyrack_role_name = AdminRole",
+                                                      "keyrack_role_name = Admin Role $(id)")
+    isolated_home.config.write_text(edited)
+    proc = run_keyrack("set", "acme.prod", "--region", "us-west-2", "--yes")
+    assert proc.returncode == 2 and "invalid role name" in proc.stderr
+    assert isolated_home.config.read_text() == edited

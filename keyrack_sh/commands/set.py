@@ -12,6 +12,7 @@ import json
 import os
 import shlex
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from keyrack_sh import atomic, config_writer, paths, profiles, validate
@@ -75,7 +76,7 @@ def _retry_command(extra: str) -> str:
     return shlex.join(["keyrack", *argv, extra])
 
 
-def _approver(args: argparse.Namespace):  # -> Callable[[Plan], None]
+def _approver(args: argparse.Namespace) -> Callable[[Plan], None]:
     def approve(plan: Plan) -> None:
         if not plan.needs_confirmation:
             return
@@ -107,7 +108,7 @@ def _colour() -> bool:
     return sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
 
-def _step_printer(args: argparse.Namespace):  # -> Callable[[roundtrip.Step], None]
+def _step_printer(args: argparse.Namespace) -> Callable[[Any], None]:
     colour = _colour()
     count = [0]
 
@@ -141,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
     _validate(args)
     if _missing(args):
         _fill_from_config(args)  # only then: parsing a big config costs tens of milliseconds
+        _validate(args)  # what the file says is input too
     if _missing(args):
         if not _is_terminal():
             raise UserError(f"missing {', '.join(_missing(args))}",
