@@ -67,8 +67,10 @@ def _start_url(args: argparse.Namespace) -> None:
         rows = [f"{n:<{width}}  {url}  ({region})" for n, url, region in known] + ["another start URL"]
         pick = _choose("IAM Identity Center instances in your AWS config:", rows, "one")
         if pick < len(known):
-            name, args.start_url, args.sso_region = known[pick]
-            args.sso_session = args.sso_session or name
+            name, url, region = known[pick]
+            # What the file says is input too: checked before any sign-in.
+            args.start_url, args.sso_region = validate.start_url(url), validate.region(region, "SSO region")
+            args.sso_session = args.sso_session or validate.session_name(name)
             return
     if not args.start_url:
         args.start_url = _ask_valid("Start URL (https://<your-org>.awsapps.com/start)", validate.start_url)
