@@ -106,3 +106,15 @@ def test_2000_profiles_stay_fast(isolated_home: TestHome) -> None:
     assert min(cpu_seconds("set", "bench0001", "--start-url", "https://s1.awsapps.com/start", "--sso-region",
                            "us-east-1", "--account-id", f"90000000000{i}", "--role-name", "Role1",
                            "--no-verify", "--yes") for i in range(3)) < 1.0
+
+
+def test_one_hand_broken_profile_does_not_hide_the_others(isolated_home: TestHome) -> None:
+    two_profiles(isolated_home)
+    isolated_home.config.write_text(isolated_home.config.read_text()
+                                    + "\n[profile half]\nkeyrack_sso_session = sandbox\n")
+    for command in ("list", "status"):
+        proc = run_keyrack(command, "--json")
+        assert proc.returncode == 0, proc.stderr
+        assert [r["profile"] for r in json.loads(proc.stdout)] == ["prod", "stage"]
+        assert "warning: profile 'half' lacks keyrack_account_id, keyrack_role_name" in proc.stderr
+    assert run_keyrack("status", "half").returncode == 2

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from keyrack_sh import profiles, validate
-from keyrack_sh.commands.list import _table
+from keyrack_sh.commands.list import _table, readable, warn_broken
 
 
 def _left(seconds: float) -> str:
@@ -38,7 +38,11 @@ def run(args: argparse.Namespace) -> int:
     if args.profile is not None:
         validate.profile_name(args.profile)
     config = profiles.load()
-    chosen = [config.profile(args.profile)] if args.profile else config.profiles()
+    if args.profile:
+        chosen = [config.profile(args.profile)]
+    else:
+        chosen, broken = readable(config)
+        warn_broken(broken)
     vault = IdentityCenterVault()
     states: dict[str, dict[str, Any]] = {}
     now = time.time()
