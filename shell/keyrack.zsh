@@ -113,20 +113,15 @@ __keyrack_prompt_update() {
     case ${AWS_PROFILE-} in
     '' | [.-]* | *[^A-Za-z0-9._-]*) \builtin return 0 ;;
     esac
-    \builtin local profile="${AWS_PROFILE}" dir="${KEYRACK_HOME:-${HOME-}/.aws/keyrack}"
-    if [[ $dir == "~/"* ]]; then
-        dir=${HOME-}/${dir:2}
-    fi
-    # Each test before a read: a redirection that fails would print an error.
-    if [[ ${#profile} -gt 64 || ! -f $dir/prompt/profiles/$profile ]]; then
-        \builtin return 0
-    fi
-
-    # $(<file) is read by zsh itself (no process), in one read, unlike `read`.
-    \builtin local IFS=$' \t\n' session= state= end= token= now= left= time= kind=locked
+    # Few statements on purpose: each costs about a microsecond.
+    \builtin local IFS=$' \t\n' dir="${KEYRACK_HOME:-${HOME-}/.aws/keyrack}" session= state= end= token= \
+        now="${EPOCHSECONDS-}" left=0 warn= time= kind=locked sym= out=
     \builtin local -a fields
-    session=$(<$dir/prompt/profiles/$profile)
-    session=${session%%$'\n'*}
+    [[ $dir != "~/"* ]] || dir=${HOME-}/${dir:2}
+    # Each test before a read: a redirection that fails would print an error.
+    [[ ${#AWS_PROFILE} -le 64 && -f $dir/prompt/profiles/$AWS_PROFILE ]] || \builtin return 0
+    # $(<file) is read by zsh itself (no process), in one read, unlike `read`.
+    session=${"$(<$dir/prompt/profiles/$AWS_PROFILE)"%%$'\n'*}
     case $session in
     '' | [.-]* | *[^A-Za-z0-9._-]*) ;;
     *)
@@ -136,58 +131,44 @@ __keyrack_prompt_update() {
         fi
         ;;
     esac
+    [[ -n $now ]] || now=${(%):-%D{{ "{" }}%s}}
     # Digits only before any arithmetic: zsh evaluates expressions inside (( )).
-    if [[ $state == unlocked && -n $end && $end != *[^0-9]* && ${#end} -le 12 ]] &&
-        [[ -z $token || -f $token ]]; then
-        now=${EPOCHSECONDS-}
-        if [[ -z $now ]]; then
-            now=${(%):-%D{{ "{" }}%s}}
-        fi
-        left=$((10#$end - now))
-        if ((left > 0)); then
-            \builtin local warn="${KEYRACK_PROMPT_WARN-}"
-            if [[ -z $warn || $warn == *[^0-9]* || ${#warn} -gt 9 ]]; then
-                warn=900
-            fi
-            kind=unlocked
-            if ((left < 10#$warn)); then
-                kind=expiring
-            fi
-            if ((left >= 3600)); then
-                \builtin printf -v time '%dh%02dm' $((left / 3600)) $((left % 3600 / 60))
-            elif ((left >= 60)); then
-                time=$((left / 60))m
-            else
-                time='<1m'
-            fi
+    if [[ $state == unlocked && -n $end && $end != *[^0-9]* && ${#end} -le 12 && (-z $token || -f $token) ]] &&
+        ((left = 10#$end - now, left > 0)); then
+        kind=unlocked
+        warn=${KEYRACK_PROMPT_WARN:-900}
+        [[ $warn != *[^0-9]* && ${#warn} -le 9 ]] || warn=900
+        ((left >= 10#$warn)) || kind=expiring
+        if ((left >= 3600)); then
+            \builtin printf -v time '%dh%02dm' $((left / 3600)) $((left % 3600 / 60))
+        elif ((left >= 60)); then
+            time=$((left / 60))m
+        else
+            time='<1m'
         fi
     fi
-
-    \builtin local sym locale="${LC_ALL:-${LC_CTYPE:-${LANG-}}}"
-    if [[ ${KEYRACK_PROMPT_ASCII-} != 1 && ($locale == *[Uu][Tt][Ff]-8* || $locale == *[Uu][Tt][Ff]8*) ]]; then
-        case $kind in
-        locked) sym=${KEYRACK_PROMPT_LOCKED-🔒} ;;
-        unlocked) sym=${KEYRACK_PROMPT_UNLOCKED-🔓} ;;
-        *) sym=${KEYRACK_PROMPT_EXPIRING-⌛} ;;
-        esac
-    else
-        case $kind in
-        locked) sym=${KEYRACK_PROMPT_LOCKED-[locked]} ;;
-        unlocked) sym=${KEYRACK_PROMPT_UNLOCKED-[unlocked]} ;;
-        *) sym=${KEYRACK_PROMPT_EXPIRING-[expiring]} ;;
-        esac
-    fi
+    case ${KEYRACK_PROMPT_ASCII-}:${LC_ALL:-${LC_CTYPE:-${LANG-}}} in
+    1:*) ;;
+    *[Uu][Tt][Ff]-8* | *[Uu][Tt][Ff]8*) kind=u$kind ;;
+    esac
+    case $kind in
+    ulocked) sym=${KEYRACK_PROMPT_LOCKED-🔒} ;;
+    uunlocked) sym=${KEYRACK_PROMPT_UNLOCKED-🔓} ;;
+    uexpiring) sym=${KEYRACK_PROMPT_EXPIRING-⌛} ;;
+    locked) sym=${KEYRACK_PROMPT_LOCKED-[locked]} ;;
+    unlocked) sym=${KEYRACK_PROMPT_UNLOCKED-[unlocked]} ;;
+    *) sym=${KEYRACK_PROMPT_EXPIRING-[expiring]} ;;
+    esac
     if [[ -z ${KEYRACK_PROMPT_FORMAT-} ]]; then
         # The default format, '%s %p %t', without the substitutions.
-        KEYRACK_PROMPT="$sym $profile${time:+ $time}"
-        \builtin return 0
+        KEYRACK_PROMPT="$sym $AWS_PROFILE${time:+ $time}"
+    else
+        # Quoted patterns and replacements: literal text, never a glob.
+        out=${KEYRACK_PROMPT_FORMAT//"%t"/"$time"}
+        out=${out//"%p"/"$AWS_PROFILE"}
+        out=${out//"%s"/"$sym"}
+        KEYRACK_PROMPT=${out%"${out##*[! ]}"}
     fi
-    \builtin local out="$KEYRACK_PROMPT_FORMAT"
-    # Quoted patterns and replacements: literal text, never `&` or a glob.
-    out=${out//"%t"/"$time"}
-    out=${out//"%p"/"$profile"}
-    out=${out//"%s"/"$sym"}
-    KEYRACK_PROMPT=${out%"${out##*[! ]}"}
 }
 
 # Keep $? for the hooks and the prompt after us.
