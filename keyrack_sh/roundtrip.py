@@ -12,11 +12,12 @@ whose message names the AWS error and whose hint is the fix.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ from keyrack_sh.profiles import Profile, SsoSession
 from keyrack_sh.vaults.base import Vault
 
 VERIFY_TIMEOUT = 120.0
+ROUNDTRIP_LOCK_TIMEOUT = 600.0  # a sign-in waits on a person
 # Variables that would let another provider answer before credential_process.
 _SHADOW_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
@@ -214,8 +216,30 @@ def run(vault: Vault, profile: Profile, session: SsoSession, *, flow: str = "pkc
         result.arn = verify(profile, session)
         return f"boto3 via keyrack's credential_process: {result.arn}"
 
-    step("unlock", unlock(again=False))
-    step("relock", relock)
-    step("unlock", unlock(again=True))
-    step("verify", check)
+    # Concurrent setups of one session would relock under each other's verify:
+    # one roundtrip per session at a time.
+    with _roundtrip_lock(session.name):
+        step("unlock", unlock(again=False))
+        step("relock", relock)
+        step("unlock", unlock(again=True))
+        step("verify", check)
     return result
+
+
+@contextlib.contextmanager
+def _roundtrip_lock(session: str) -> Iterator[None]:
+    import filelock
+
+    from keyrack_sh import atomic
+
+    atomic.ensure_private_dir(paths.locks_dir())
+    lock = filelock.FileLock(str(paths.locks_dir() / f"roundtrip-{session}.lock"), mode=0o600)
+    try:
+        lock.acquire(timeout=ROUNDTRIP_LOCK_TIMEOUT)
+    except filelock.Timeout:
+        raise ServiceError(f"another keyrack set kept sso-session {session!r} busy for "
+                           f"{ROUNDTRIP_LOCK_TIMEOUT:g} s", hint="try again when it has finished") from None
+    try:
+        yield
+    finally:
+        lock.release()

@@ -91,3 +91,23 @@ def test_interrupted_setup_restores_the_config(sandbox: Sandbox, isolated_home: 
     assert proc.returncode == 130, err
     assert isolated_home.config.read_bytes() == RICH
     assert not (isolated_home.keyrack / "prompt" / "profiles" / "acme").exists()
+
+
+def test_concurrent_verified_sets_of_one_session_all_succeed(
+        sandbox: Sandbox, isolated_home: TestHome, env: dict[str, str]) -> None:
+    roles = [("111111111111", "AdminRole"), ("111111111111", "ReadOnly"), ("222222222222", "AdminRole"),
+             ("222222222222", "Developer")]
+    procs = [subprocess.Popen([sys.executable, "-m", "keyrack_sh", "set", f"c{i}", "--start-url", sandbox.start_url,
+                               "--sso-region", sandbox.region, "--account-id", account, "--role-name", role,
+                               "--region", "eu-west-1"],
+                              env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, start_new_session=True) for i, (account, role) in enumerate(roles)]
+    try:
+        results = [(p.communicate(timeout=240), p.returncode) for p in procs]
+    finally:
+        for p in procs:
+            kill_group(p.pid)
+    assert [code for _, code in results] == [0] * len(roles), [err for (_, err), _ in results]
+    assert sandbox.count("RegisterClient") == 1 and sandbox.count("Logout") == len(roles)
+    for i, (account, role) in enumerate(roles):
+        assert boto3_identity(f"c{i}") == assumed_role_arn(account, role)
