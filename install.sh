@@ -303,14 +303,22 @@ install_package() {
             manifest_add link "$keyrack_bin"
             ;;
         pipx)
-            PIPX_BIN_DIR=$bin_dir pipx install --force --python "$py" "$build_tmp/src" >/dev/null ||
+            make_dir "$bin_dir"
+            PIPX_BIN_DIR=$bin_dir pipx install --force --python "$py" "$build_tmp/src" \
+                >"$build_tmp/tool.log" 2>&1 || {
+                tail -n 5 "$build_tmp/tool.log" >&2
                 die 1 "pipx could not install keyrack"
+            }
             manifest_add pipx "$PKG_NAME"
             keyrack_bin="$bin_dir/keyrack"
             ;;
         uv)
-            UV_TOOL_BIN_DIR=$bin_dir uv tool install --force --python "$py" "$build_tmp/src" >/dev/null ||
+            make_dir "$bin_dir"
+            UV_TOOL_BIN_DIR=$bin_dir uv tool install --force --python "$py" "$build_tmp/src" \
+                >"$build_tmp/tool.log" 2>&1 || {
+                tail -n 5 "$build_tmp/tool.log" >&2
                 die 1 "uv could not install keyrack"
+            }
             manifest_add uv "$PKG_NAME"
             keyrack_bin="$bin_dir/keyrack"
             ;;
@@ -357,7 +365,7 @@ do_install() {
     if [ "$modify_rc" -eq 1 ]; then
         install_rc_lines
     else
-        say "  hook: rc files left alone (--no-modify-rc); add: eval \"\$(keyrack init bash)\""
+        say "  hook: rc files left alone (--no-modify-rc); to add it yourself: keyrack init bash --write >>~/.bashrc"
     fi
     case ":$PATH:" in
         *":$bin_dir:"*) ;;
@@ -400,8 +408,16 @@ do_uninstall() {
                     esac
                 fi
                 ;;
-            pipx) command -v pipx >/dev/null 2>&1 && pipx uninstall "$path" >/dev/null && say "  pipx uninstall $path" ;;
-            uv) command -v uv >/dev/null 2>&1 && uv tool uninstall "$path" >/dev/null && say "  uv tool uninstall $path" ;;
+            pipx)
+                if command -v pipx >/dev/null 2>&1 && pipx uninstall "$path" >/dev/null 2>&1; then
+                    say "  pipx uninstall $path"
+                fi
+                ;;
+            uv)
+                if command -v uv >/dev/null 2>&1 && uv tool uninstall "$path" >/dev/null 2>&1; then
+                    say "  uv tool uninstall $path"
+                fi
+                ;;
             hook)
                 if [ -f "$path" ]; then
                     rm -f "$path"

@@ -23,15 +23,21 @@ BASHRC = b"# my bashrc\nexport EDITOR=vi\n"
 ZSHRC_NO_NEWLINE = b"setopt autocd"  # no final newline: uninstall must restore exactly this
 
 
+# The machine's network settings (CA bundles, proxies, package index) reach pip, pipx and uv.
+_NETWORK_PREFIXES = ("SSL_", "PIP_", "UV_", "REQUESTS_", "CURL_")
+
+
 def _env(home: Path, **extra: str) -> dict[str, str]:
     """A clean environment: only system folders on PATH, so ~/.local/bin is not on it."""
-    env = {
+    env = {k: v for k, v in os.environ.items()
+           if k.startswith(_NETWORK_PREFIXES) or k.lower().endswith("_proxy")}
+    env.update({
         "HOME": str(home),
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "PYTHON": sys.executable,
         "LANG": "C.UTF-8",
         "TERM": "dumb",
-    }
+    })
     env.update(extra)
     return env
 
@@ -274,3 +280,35 @@ def test_piped_into_sh_from_the_checkout_with_no_rc_changes(tmp_path):
     assert gone.returncode == 0, gone.stderr
     assert not (bin_dir / "keyrack").exists()
     assert sorted(p.name for p in home.iterdir()) == [".bashrc"]
+
+
+@pytest.fixture(scope="module")
+def tools_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A bin folder with real pipx and uv, from the package index, outside any HOME under test."""
+    venv = tmp_path_factory.mktemp("tools") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    proc = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "pipx", "uv"],
+                          capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        pytest.skip(f"pipx/uv not installable here: {proc.stderr.strip()[-200:]}")
+    return venv / "bin"
+
+
+@pytest.mark.parametrize("tool", ["pipx", "uv"])
+def test_pipx_and_uv_flags_install_with_that_tool_and_uninstall_through_it(tool, tools_bin, tmp_path):
+    home = tmp_path / "install-home"
+    home.mkdir()
+    env_path = f"{tools_bin}:/usr/local/bin:/usr/bin:/bin"
+    result = _install(home, f"--{tool}", "--yes", "--no-modify-rc", PATH=env_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"Installed keyrack {__version__} ({tool}) from {REPO}")
+    assert result.stderr == ""  # the tool's own chatter stays in its log
+    link = home / ".local/bin/keyrack"
+    out = subprocess.run([str(link), "--version"], capture_output=True, text=True, env=_env(home))
+    assert out.stdout.strip() == f"keyrack {__version__}"
+
+    gone = _install(home, "--uninstall", PATH=env_path)
+    assert gone.returncode == 0, gone.stderr
+    assert f"{'pipx uninstall' if tool == 'pipx' else 'uv tool uninstall'} keyrack-sh" in gone.stdout
+    assert not link.exists() and not link.is_symlink()
+    assert not (home / ".local/share/keyrack").exists()
