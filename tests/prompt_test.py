@@ -110,7 +110,7 @@ def test_ascii_symbols_off_utf8_or_when_asked(shell, hooks, shenv, token):
 @pytest.mark.parametrize("shell", SHELLS)
 def test_format_threshold_symbols_and_keyrack_home_are_the_user_s(shell, hooks, shenv, tmp_path, token):
     require(shell)
-    shenv["KEYRACK_HOME"] = str(tmp_path / "elsewhere")
+    shenv["KEYRACK_HOME"] = str(tmp_path / "else where's \\ [x]")
     write_profile_state(shenv, "acme.prod", "acme")
     write_session_state(shenv, "acme", "unlocked", left=42 * M + SLACK, token=token)
     env = {**shenv, "KEYRACK_PROMPT_FORMAT": "aws(%p|%t|%s) &", "KEYRACK_PROMPT_WARN": str(H),
