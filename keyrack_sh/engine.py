@@ -225,6 +225,12 @@ def _refresh(session: SsoSession, token: dict[str, Any]) -> dict[str, Any] | Non
 
     new = refresh.renew(session, token)
     if new is None:
+        # botocore and the AWS CLI refresh without our lock: if one of them just
+        # spent the refresh token, the file now holds its fresh token. Use that.
+        current = cache.read_token(session.name)
+        if (current is not None and current.get("accessToken") != token.get("accessToken")
+                and cache.token_expiry(current) - time.time() > TOKEN_MIN_LEFT):
+            return current
         return None
     cache.write_token(session.name, new)
     _record(session.name, new)
