@@ -26,6 +26,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but usage errors are one line (plus the help pointer) and exit 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse quotes the offending argument: keep a newline in it from breaking the one line.
+        message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
         self.exit(EXIT_USER, f"keyrack: {message} (see '{self.prog} --help')\n")
 
 

@@ -277,7 +277,11 @@ def test_property_no_hostile_value_gets_past_validation(
         sandbox: Sandbox, rich: TestHome, capsys: pytest.CaptureFixture[str], field: str, value: str) -> None:
     from keyrack_sh.cli import main
 
-    code = main(argv_with(sandbox, field, value))
+    capsys.readouterr()
+    try:
+        code = main(argv_with(sandbox, field, value))
+    except SystemExit as exc:  # argparse's own usage errors
+        code = exc.code
     err = capsys.readouterr().err
     assert code == 2, (field, value, err)
     assert err.count("\n") == 1 and err.startswith("keyrack: ")
