@@ -157,6 +157,20 @@ def test_interactive_shell_loads_the_hook(installed, shell, tmp_path):
     assert "keyrack:" not in out.stderr
 
 
+def test_the_installed_keyrack_runs_the_demo_offline(installed, tmp_path):
+    """The README's first command, end to end: what install.sh put in the venv is enough for the demo."""
+    home, _, _ = installed
+    scratch = tmp_path / "demo-tmp"
+    scratch.mkdir()
+    env = _env(home, TMPDIR=str(scratch))
+    out = subprocess.run([str(home / ".local/bin/keyrack"), "demo"], capture_output=True, text=True,
+                         env=env, timeout=120, stdin=subprocess.DEVNULL, cwd=scratch)
+    assert out.returncode == 0, out.stderr
+    assert "assumed-role/AdminRole/alice" in out.stdout
+    assert "sign-ins: +1 " in out.stdout
+    assert list(scratch.iterdir()) == []  # the demo's folder is gone
+
+
 def test_installing_twice_changes_nothing(installed):
     home, _, _ = installed
     rcs_before = {p: p.read_bytes() for p in _rc_files(home).values() if p.exists()}
