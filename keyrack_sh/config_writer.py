@@ -208,6 +208,16 @@ def derive_session_name(start_url: str) -> str:
     return word or "sso"
 
 
+def _safe_name(name: str) -> bool:
+    from keyrack_sh import validate
+
+    try:
+        validate.session_name(name)
+    except UserError:
+        return False
+    return True
+
+
 def _choose_session(updater: ConfigUpdater, request: SetRequest, current: str | None) -> tuple[str, str]:
     """(name, action): an explicit name, else one already pointing at this URL + region."""
     def matches(name: str) -> bool:
@@ -220,11 +230,12 @@ def _choose_session(updater: ConfigUpdater, request: SetRequest, current: str | 
         if section is None:
             return request.session, "add"
         return request.session, "reuse" if matches(request.session) else "update"
-    if current and matches(current):
+    if current and _safe_name(current) and matches(current):
         return current, "reuse"
     for section in updater.iter_sections():
         words = section.name.split()
-        if len(words) == 2 and words[0] == "sso-session" and matches(words[1]):
+        # A name keyrack could not use in its file names is left to the AWS CLI.
+        if len(words) == 2 and words[0] == "sso-session" and _safe_name(words[1]) and matches(words[1]):
             return words[1], "reuse"
     base = derive_session_name(request.start_url)
     name, n = base, 1

@@ -90,6 +90,13 @@ def test_an_aws_cli_sso_session_with_the_same_url_is_reused() -> None:
     assert plan.after.startswith(RICH) and plan.after.count("[sso-session") == RICH.count("[sso-session")
 
 
+def test_a_session_name_unfit_for_file_names_is_not_reused() -> None:
+    text = "[sso-session ../../evil]\nsso_start_url = https://acme.awsapps.com/start\nsso_region = us-east-1\n"
+    plan = plan_set(text, ACME, P)
+    assert (plan.session.name, plan.session_action) == ("acme", "add")
+    assert plan.after.startswith(text)
+
+
 def test_a_taken_session_name_gets_a_suffix() -> None:
     req = SetRequest(profile="x", start_url="https://corp.awsapps.com/start", sso_region="us-west-2",
                      account_id="123456789012", role_name="Admin")

@@ -75,3 +75,14 @@ def test_without_a_terminal_remove_needs_yes(sandbox: Sandbox, isolated_home: Te
     proc = run_keyrack("remove", "prod")
     assert proc.returncode == 2 and "keyrack remove prod --yes" in proc.stderr
     assert isolated_home.config.read_bytes() == before
+
+
+def test_a_hand_edited_session_name_cannot_steer_file_removals(isolated_home: TestHome) -> None:
+    evil = ("[profile prod]\nkeyrack_sso_session = ../../../victim\nkeyrack_account_id = 111111111111\n"
+            "keyrack_role_name = AdminRole\n").encode()
+    isolated_home.config.write_bytes(evil)
+    victim = isolated_home.root / "victim.json"
+    victim.write_text("{}")
+    proc = run_keyrack("remove", "prod", "--yes")
+    assert proc.returncode == 2 and "invalid sso-session name" in proc.stderr
+    assert victim.exists() and isolated_home.config.read_bytes() == evil

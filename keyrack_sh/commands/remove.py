@@ -18,6 +18,7 @@ from keyrack_sh.errors import UserError
 def run(args: argparse.Namespace) -> int:
     validate.profile_name(args.profile)
     plan = config_writer.plan_remove(config_writer.read_config(), args.profile)
+    validate.session_name(plan.session)  # a hand-edited name must not steer file removals
     if not args.yes:
         if not sys.stdin.isatty():
             raise UserError(f"removing profile {args.profile!r} needs confirmation",
