@@ -9,6 +9,7 @@ SigV4), so botocore never looks for credentials at all. Endpoint overrides
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from keyrack_sh.errors import ServiceError, UserError
@@ -16,6 +17,7 @@ from keyrack_sh.errors import ServiceError, UserError
 _BLANK = (None, None, None, None)
 
 
+@lru_cache(maxsize=1)
 def _session() -> Any:
     import botocore.session
 
@@ -31,10 +33,14 @@ def _config() -> Any:
                   retries={"mode": "standard", "total_max_attempts": 3})
 
 
+# One session and one client per (service, region) per process: a sign-in
+# makes several calls, and each new client re-reads its service model.
+@lru_cache(maxsize=None)
 def oidc_client(region: str) -> Any:
     return _session().create_client("sso-oidc", region_name=region, config=_config())
 
 
+@lru_cache(maxsize=None)
 def portal_client(region: str) -> Any:
     return _session().create_client("sso", region_name=region, config=_config())
 
