@@ -392,10 +392,14 @@ do_uninstall() {
     while IFS="$tab" read -r kind path; do
         case $kind in
             rc)
-                if [ -n "$py" ] && [ -e "$path" ]; then
+                if [ -z "$py" ] && [ -e "$path" ]; then
+                    say "  no Python to edit $path: remove the line ending in '$MARKER' by hand"
+                elif [ -e "$path" ]; then
                     status=0
                     rc_edit remove "$path" || status=$?
-                    [ "$status" -eq 0 ] && say "  removed keyrack's line from $path"
+                    if [ "$status" -eq 0 ]; then
+                        say "  removed keyrack's line from $path"
+                    fi
                 fi
                 ;;
             link)
