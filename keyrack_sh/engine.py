@@ -24,6 +24,7 @@ FLOWS = ("pkce", "device")
 ROLE_CREDS_MIN_LEFT = 16 * 60
 # An access token this close to expiry is renewed rather than used.
 TOKEN_MIN_LEFT = 60
+NO_SIGNIN_LOCK_WAIT = 15.0
 DEFAULT_SESSION_DURATION = 8 * 3600
 ACCESS_TOKEN_LIFETIME = 3600  # IAM Identity Center's default
 # Set while this process signs in, so a credential_process started by
@@ -297,7 +298,10 @@ def credentials(profile: Profile, session: SsoSession, *, policy: str, flow: str
     if not allowed and not cache.token_might_work(cache.read_token(session.name)):
         # Fail fast: nothing to do without a browser, and nothing to wait for.
         raise _locked_error(session.name, profile.name, policy)
-    with lock.session_lock(session.name, timeout=lock_timeout(), on_wait=on_wait):
+    # A caller that may not sign in (an editor, CI) waits only briefly for one that does:
+    # nothing hangs for minutes behind a browser window someone else left open.
+    wait = lock_timeout() if allowed else min(lock_timeout(), NO_SIGNIN_LOCK_WAIT)
+    with lock.session_lock(session.name, timeout=wait, on_wait=on_wait):
         hit = cache.find_role_creds(session.name, profile.account_id, profile.role_name, ROLE_CREDS_MIN_LEFT)
         if hit is not None:
             return _remember(profile, session, hit, stamp)

@@ -6,6 +6,7 @@ import json
 import os
 import shlex
 import signal
+import sys
 import subprocess
 import time
 from pathlib import Path
@@ -88,6 +89,25 @@ def test_waiting_for_the_lock_is_bounded_and_names_the_holder(home: Home) -> Non
         assert time.monotonic() - started < 8
         assert_one_line_failure(proc, 2, "gave up after 1 s", f"held by pid {holder.pid}")
         assert "waiting for the unlock of sso-session 's1'" in proc.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.mark.slow
+def test_a_caller_that_may_not_sign_in_waits_only_briefly_behind_a_sign_in(home: Home) -> None:
+    assert home.credential_process("p1").returncode == 0  # a working token: policy never gets to the lock
+    home.sandbox.behaviour = "ignore"
+    code = "from keyrack_sh import engine, profiles; engine.unlock(profiles.load().session('s1'), force=True)"
+    holder = subprocess.Popen([sys.executable, "-c", code], env={**home.env, "KEYRACK_SIGNIN_TIMEOUT": "60"},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        wait_for(lambda: lock_pid_file(home, "s1").exists())
+        started = time.monotonic()
+        proc = home.credential_process("p2", KEYRACK_AUTO_UNLOCK="never", KEYRACK_LOCK_TIMEOUT="300")
+        assert_one_line_failure(proc, 2, "gave up after 15 s")
+        assert time.monotonic() - started < 25
     finally:
         holder.kill()
         holder.wait()
