@@ -334,7 +334,16 @@ def open_shell(world: World) -> int:
         shell = "bash"  # a shell keyrack has no hook for: the demo still gets one it has
     argv, extra = _shell_argv(world, shell)
     env = {**world.env, **extra, "AWS_PROFILE": PROFILE}
-    return subprocess.run(argv, env=env, cwd=str(world.home)).returncode
+    # ^C belongs to the shell (it cancels the line there), not to the demo
+    # that must outlive it to clean up. A no-op handler, not SIG_IGN: an
+    # ignored signal would stay ignored in the shell and everything it runs.
+    import signal
+
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: None)
+    try:
+        return subprocess.run(argv, env=env, cwd=str(world.home)).returncode
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def run(shell: bool = False, out: TextIO = sys.stdout) -> int:

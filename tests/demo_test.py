@@ -133,9 +133,12 @@ def test_demo_never_opens_the_users_aws_folder(sentinel, tmp_path):
 def test_demo_shell_opens_with_the_hook_and_cleans_up_on_exit(sentinel):
     home, tmpdir, before = sentinel
     # The shell reads its commands from stdin; these work in bash, zsh and fish alike.
-    commands = 'echo "profile=$AWS_PROFILE"\ntype keyrack\nkeyrack status\nexit\n'
+    commands = 'echo "profile=$AWS_PROFILE"\ntype keyrack\nkeyrack status\ngrep SigIgn /proc/self/status\nexit\n'
     proc = _run_demo(_demo_env(home, tmpdir), "--shell", input=commands)
     assert proc.returncode == 0, proc.stderr
+    # ^C still works in what the shell runs: the demo did not leave SIGINT ignored
+    ignored = int(re.search(r"SigIgn:\s*([0-9a-f]+)", proc.stdout).group(1), 16)
+    assert not ignored & (1 << (2 - 1))
     assert "profile=demo" in proc.stdout
     assert re.search(r"keyrack is a (shell )?function", proc.stdout)
     assert re.search(r"demo\s+keyrack-sandbox\s+111111111111\s+AdminRole", proc.stdout)
