@@ -29,6 +29,46 @@ def resolve(profile_name: str) -> bytes:
     return (json.dumps(creds, separators=(", ", ": ")) + "\n").encode("utf-8")
 
 
+# How long a caller waits for a concurrent unlock's answer before going the
+# full way (where the unlock policy sets the wait).
+HERD_WAIT = 15.0
+
+
+def respond(profile_name: str) -> bytes:
+    """resolve(), but a caller that finds the session's lock taken waits for that unlock's answer.
+
+    This is what makes a herd cheap: fifty SDK processes starting at once on a
+    locked session each pay only for the interpreter and the lock (never for
+    the engine, configparser or boto3) while one of them signs in; they leave
+    as soon as its credentials are cached. Whoever gets the lock keeps it for
+    the whole resolution (the engine re-enters it), so nobody slips past.
+    """
+    from keyrack_sh import fast, lock, paths
+
+    if not fast.valid_name(profile_name):
+        return resolve(profile_name)  # which says what is wrong with the name
+    try:
+        session = paths.prompt_profile_file(profile_name).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        session = ""
+    if not fast.valid_name(session) or os.environ.get(lock.SIGNING_IN_ENV) == session:
+        return resolve(profile_name)  # unknown to the prompt state yet, or our own sign-in's child
+    entered = False
+    try:
+        with lock.session_lock(session, timeout=HERD_WAIT,
+                               ready=lambda: fast.cached(profile_name) is not None) as held:
+            entered = True
+            cached = fast.cached(profile_name)
+            if cached is not None:
+                return cached
+            if held:
+                return resolve(profile_name)
+    except UserError:
+        if entered:
+            raise
+    return resolve(profile_name)  # waited HERD_WAIT in vain, or the answer vanished (a relock)
+
+
 def main(argv: Sequence[str]) -> int:
     # Keep the real stdout for the answer alone: a browser command, a library or
     # a stray print during sign-in must not corrupt the JSON the SDK parses.
@@ -42,7 +82,7 @@ def main(argv: Sequence[str]) -> int:
     try:
         if len(argv) != 1 or argv[0].startswith("-"):
             raise UserError("usage: keyrack credential-process PROFILE")
-        line = resolve(argv[0])
+        line = respond(argv[0])
     except KeyrackError as exc:
         print(exc.render(), file=sys.stderr)
         return exc.exit_code

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from keyrack_sh import cache, paths, prompt_state, tty
+from keyrack_sh import cache, fast, lock, paths, prompt_state, tty
 from keyrack_sh.errors import ServiceError, UserError
 from keyrack_sh.profiles import Profile, SsoSession
 
@@ -21,15 +21,14 @@ POLICIES = ("tty", "always", "never")
 FLOWS = ("pkce", "device")
 # botocore asks again when fewer than 15 minutes remain; hand out nothing
 # shorter-lived than that plus a margin, or every SDK call runs the helper.
-ROLE_CREDS_MIN_LEFT = 16 * 60
+# The same margin as the hot path's, or credentials it refuses would be reused here.
+ROLE_CREDS_MIN_LEFT = fast.MIN_LEFT
 # An access token this close to expiry is renewed rather than used.
 TOKEN_MIN_LEFT = 60
 NO_SIGNIN_LOCK_WAIT = 15.0
 DEFAULT_SESSION_DURATION = 8 * 3600
 ACCESS_TOKEN_LIFETIME = 3600  # IAM Identity Center's default
-# Set while this process signs in, so a credential_process started by
-# anything below us can never wait on our own lock.
-SIGNING_IN_ENV = "KEYRACK_SIGNING_IN"
+SIGNING_IN_ENV = lock.SIGNING_IN_ENV
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,18 @@ The holder writes its pid beside the lock so waiters can say who they wait for.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from keyrack_sh import atomic, paths, tty
 from keyrack_sh.errors import UserError
+
+_POLL = 0.05  # seconds between looks at a contended lock
+# Set while this process signs in, so a credential_process started by
+# anything below us can never wait on our own lock.
+SIGNING_IN_ENV = "KEYRACK_SIGNING_IN"
 
 
 def _owner_file(lock_path: Path) -> Path:
@@ -36,38 +42,58 @@ def _tell_waiting(what: str) -> Callable[[int | None], None]:
 
 @contextmanager
 def hold(lock_path: Path, *, timeout: float, what: str,
-         on_wait: Callable[[int | None], None] | None = None) -> Iterator[None]:
-    """Hold `lock_path`: try at once; if contended, tell the user and wait up to `timeout` s."""
+         on_wait: Callable[[int | None], None] | None = None,
+         ready: Callable[[], bool] | None = None) -> Iterator[bool]:
+    """Hold `lock_path`: try at once; if contended, tell the user and wait up to `timeout` s.
+
+    Yields True when the lock is held. With `ready`, a waiter also polls it and
+    leaves as soon as it is true, yielding False without the lock: a herd of
+    callers waiting for one sign-in then finishes together, instead of taking
+    the lock one after another just to read the answer the first one cached.
+    Re-entrant within a process (one FileLock object per path).
+    """
     from filelock import FileLock, Timeout
 
     from keyrack_sh.cache import private_parents
 
     private_parents(lock_path)
     # preserve_lock_file: unlinking on release lets two processes lock two inodes of one path.
-    lock = FileLock(str(lock_path), mode=0o600, preserve_lock_file=True)
+    lock = FileLock(str(lock_path), mode=0o600, preserve_lock_file=True, is_singleton=True)
     try:
         lock.acquire(timeout=0)
     except Timeout:
         (on_wait or _tell_waiting(what))(holder_pid(lock_path))
-        try:
-            lock.acquire(timeout=timeout, poll_interval=0.05)
-        except Timeout:
-            pid = holder_pid(lock_path)
-            by = f" (held by pid {pid})" if pid else ""
-            raise UserError(f"gave up after {timeout:g} s waiting for the unlock of {what}{by}",
-                            hint="finish the sign-in in the browser, or raise KEYRACK_LOCK_TIMEOUT") from None
+        deadline = time.monotonic() + timeout
+        while True:
+            if ready is not None and ready():
+                yield False
+                return
+            try:
+                lock.acquire(timeout=min(_POLL, max(0.0, deadline - time.monotonic())), poll_interval=_POLL / 2)
+                break
+            except Timeout:
+                if time.monotonic() >= deadline:
+                    pid = holder_pid(lock_path)
+                    by = f" (held by pid {pid})" if pid else ""
+                    raise UserError(f"gave up after {timeout:g} s waiting for the unlock of {what}{by}",
+                                    hint="finish the sign-in in the browser, or raise KEYRACK_LOCK_TIMEOUT") from None
+    outermost = lock.lock_counter == 1
     try:
-        try:
-            atomic.write_text(_owner_file(lock_path), f"{os.getpid()}\n")
-        except OSError:
-            pass  # the pid is only for the waiting message
-        yield
+        if outermost:
+            try:
+                atomic.write_text(_owner_file(lock_path), f"{os.getpid()}\n")
+            except OSError:
+                pass  # the pid is only for the waiting message
+        yield True
     finally:
-        atomic.remove(_owner_file(lock_path))
+        if outermost:
+            atomic.remove(_owner_file(lock_path))
         lock.release()
 
 
 def session_lock(session: str, *, timeout: float,
-                 on_wait: Callable[[int | None], None] | None = None) -> AbstractContextManager[None]:
+                 on_wait: Callable[[int | None], None] | None = None,
+                 ready: Callable[[], bool] | None = None) -> AbstractContextManager[bool]:
     """The lock around every sign-in, refresh and role-credential fetch of `session`."""
-    return hold(paths.session_lock(session), timeout=timeout, what=f"sso-session {session!r}", on_wait=on_wait)
+    return hold(paths.session_lock(session), timeout=timeout, what=f"sso-session {session!r}",
+                on_wait=on_wait, ready=ready)

@@ -82,3 +82,29 @@ def test_a_holder_killed_with_sigkill_releases_the_lock_to_a_waiter(holder) -> N
     with lock.session_lock("s1", timeout=5):
         assert lock.holder_pid(paths.session_lock("s1")) == os.getpid()
     assert time.monotonic() - started < 2
+
+
+def test_a_waiter_leaves_without_the_lock_as_soon_as_what_it_waits_for_is_ready(holder, keyrack_home: Path) -> None:
+    holder("s1")
+    answer = keyrack_home / "answer"
+    looks = []
+
+    def ready() -> bool:
+        looks.append(time.monotonic())
+        if len(looks) == 3:
+            answer.write_text("cached by the holder")
+        return answer.exists()
+
+    started = time.monotonic()
+    with lock.session_lock("s1", timeout=5, ready=ready, on_wait=lambda pid: None) as held:
+        assert held is False
+    assert len(looks) == 3  # it kept looking while the lock stayed taken, and stopped once ready
+    assert time.monotonic() - started < 1
+
+
+def test_the_lock_is_re_entrant_within_a_process_and_the_pid_stays_until_the_outer_release(keyrack_home: Path) -> None:
+    with lock.session_lock("s1", timeout=1) as outer:
+        with lock.session_lock("s1", timeout=0.2) as inner:
+            assert (outer, inner) == (True, True)
+        assert lock.holder_pid(paths.session_lock("s1")) == os.getpid()
+    assert lock.holder_pid(paths.session_lock("s1")) is None
