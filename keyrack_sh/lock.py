@@ -69,14 +69,17 @@ def hold(lock_path: Path, *, timeout: float, what: str,
                 yield False
                 return
             try:
-                lock.acquire(timeout=min(_POLL, max(0.0, deadline - time.monotonic())), poll_interval=_POLL / 2)
+                lock.acquire(timeout=0)
                 break
             except Timeout:
-                if time.monotonic() >= deadline:
-                    pid = holder_pid(lock_path)
-                    by = f" (held by pid {pid})" if pid else ""
-                    raise UserError(f"gave up after {timeout:g} s waiting for the unlock of {what}{by}",
-                                    hint="finish the sign-in in the browser, or raise KEYRACK_LOCK_TIMEOUT") from None
+                left = deadline - time.monotonic()
+            if left <= 0:
+                pid = holder_pid(lock_path)
+                by = f" (held by pid {pid})" if pid else ""
+                raise UserError(f"gave up after {timeout:g} s waiting for the unlock of {what}{by}",
+                                hint="finish the sign-in in the browser, or raise KEYRACK_LOCK_TIMEOUT")
+            # Each look is one non-blocking flock and one cache read.
+            time.sleep(min(_POLL, left))
     outermost = lock.lock_counter == 1
     try:
         if outermost:
