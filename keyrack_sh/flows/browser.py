@@ -2,9 +2,11 @@
 honoured) and the terminal, never stdout."""
 from __future__ import annotations
 
-import threading
+import os
+import subprocess
+import sys
 
-from keyrack_sh import tty
+from keyrack_sh import lock, tty
 
 
 def open_url(url: str, *, no_browser: bool, what: str, code: str | None = None) -> None:
@@ -14,15 +16,23 @@ def open_url(url: str, *, no_browser: bool, what: str, code: str | None = None) 
         tty.say(f"to unlock {what}, open this URL{suffix}: {url}")
         return
     tty.say(f"unlocking {what}: opening the browser{suffix} (if it does not open: {url})")
-    # webbrowser may wait for the browser command to exit; the sign-in timeout
-    # must still hold, so the opener runs beside us.
-    threading.Thread(target=_open, args=(url,), name="keyrack-browser", daemon=True).start()
+    _open(url)
 
 
 def _open(url: str) -> None:
-    import webbrowser
+    """Python's webbrowser (so BROWSER is honoured) in a detached process.
 
+    Detached because a browser started from here outlives us: holding our
+    stdout or stderr, it would keep an SDK waiting on credential_process's
+    pipes (botocore reads both to the end) until the browser quits, and
+    anything it prints would land in `keyrack export` output. It also must not
+    inherit the signing-in marker, or every keyrack call it ever starts would
+    think its sign-in is still running.
+    """
+    env = {k: v for k, v in os.environ.items() if k != lock.SIGNING_IN_ENV}
     try:
-        webbrowser.open(url, new=2)
-    except Exception:
+        subprocess.Popen([sys.executable, "-I", "-S", "-m", "webbrowser", "-t", url], env=env,
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True, close_fds=True)
+    except OSError:
         pass  # the URL is on the terminal already
