@@ -23,10 +23,12 @@ botocore and the Go SDK); its SSO settings live in keyrack_* keys:
 from __future__ import annotations
 
 import configparser
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from keyrack_sh import paths
+from keyrack_sh import paths, validate
 from keyrack_sh.errors import UserError
 
 KEY_SESSION = "keyrack_sso_session"
@@ -92,12 +94,16 @@ class AwsConfig:
         return KEY_SESSION in self.raw_profile(name)
 
     def profile_names(self) -> list[str]:
-        """Names of the profiles keyrack manages, in file order."""
+        """Names of the profiles keyrack manages, in file order (`[default]` included)."""
         names = []
         for section in self._parser.sections():
             words = section.split()
-            if len(words) == 2 and words[0] == "profile" and self._parser.has_option(section, KEY_SESSION):
+            if not self._parser.has_option(section, KEY_SESSION):
+                continue
+            if len(words) == 2 and words[0] == "profile":
                 names.append(words[1])
+            elif words == ["default"]:
+                names.append("default")
         return names
 
     def profiles(self) -> list[Profile]:
@@ -121,6 +127,14 @@ class AwsConfig:
         login = raw.get(KEY_LOGIN)
         if login is not None and login not in LOGIN_FLOWS:
             raise UserError(f"profile {name!r}: {KEY_LOGIN} must be one of {', '.join(LOGIN_FLOWS)}")
+        # Every name read from the file is checked before it can reach a file
+        # path (locks, caches, prompt state): a hand edit must not escape them.
+        with _in(f"profile {name!r} of {self.path}"):
+            validate.session_name(raw[KEY_SESSION])
+            validate.account_id(raw[KEY_ACCOUNT])
+            validate.role_name(raw[KEY_ROLE])
+            if raw.get("region"):
+                validate.region(raw["region"])
         return Profile(
             name=name,
             session=raw[KEY_SESSION],
@@ -132,10 +146,16 @@ class AwsConfig:
         )
 
     def session_names(self) -> list[str]:
-        return [s.split()[1] for s in self._parser.sections()
-                if len(s.split()) == 2 and s.split()[0] == "sso-session"]
+        """The sso-sessions keyrack could use: a name that is not a safe file name is never keyrack's."""
+        names = []
+        for section in self._parser.sections():
+            words = section.split()
+            if len(words) == 2 and words[0] == "sso-session" and validate.is_name(words[1]):
+                names.append(words[1])
+        return names
 
     def session(self, name: str) -> SsoSession:
+        validate.session_name(name)
         section = f"sso-session {name}"
         if not self._parser.has_section(section):
             raise UserError(f"sso-session {name!r} is not in {self.path}",
@@ -144,12 +164,23 @@ class AwsConfig:
         missing = [k for k in ("sso_start_url", "sso_region") if not raw.get(k)]
         if missing:
             raise UserError(f"sso-session {name!r} lacks {', '.join(missing)} in {self.path}")
+        with _in(f"sso-session {name!r} of {self.path}"):
+            validate.region(raw["sso_region"], "sso_region")
         scopes = tuple(s.strip() for s in raw.get("sso_registration_scopes", DEFAULT_SCOPES).split(",") if s.strip())
         return SsoSession(name=name, start_url=raw["sso_start_url"], region=raw["sso_region"],
                           scopes=scopes or (DEFAULT_SCOPES,))
 
     def profiles_of_session(self, session: str) -> list[str]:
         return [n for n in self.profile_names() if self.raw_profile(n).get(KEY_SESSION) == session]
+
+
+@contextmanager
+def _in(where: str) -> Iterator[None]:
+    """Say where a value that fails validation came from."""
+    try:
+        yield
+    except UserError as exc:
+        raise UserError(f"{where}: {exc.message}", hint=exc.hint or "fix it with keyrack set, or by hand") from None
 
 
 def load(path: Path | None = None) -> AwsConfig:

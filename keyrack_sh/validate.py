@@ -9,13 +9,14 @@ import re
 
 from keyrack_sh.errors import UserError
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-_REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}")
-_ACCOUNT = re.compile(r"\d{12}")
+# re.ASCII: \d and \w must not accept Unicode digits and letters.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
+_REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}", re.ASCII)
+_ACCOUNT = re.compile(r"\d{12}", re.ASCII)
 # IAM role names: 1-64 of [\w+=,.@-] (ASCII word characters); a leading dash
 # is refused too, so a role name can never read as an option anywhere.
 _ROLE = re.compile(r"[A-Za-z0-9_+=,.@][A-Za-z0-9_+=,.@-]{0,63}")
-_START_URL = re.compile(r"https://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~/%-]*)?")
+_START_URL = re.compile(r"https://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~/%-]*)?", re.ASCII)
 
 _SHOWN = 40
 
@@ -30,6 +31,11 @@ def _check(pattern: re.Pattern[str], value: str, what: str, rule: str) -> str:
     if not isinstance(value, str) or not pattern.fullmatch(value):
         raise UserError(f"invalid {what} {_show(value)}: {rule}")
     return value
+
+
+def is_name(value: str) -> bool:
+    """True for a valid profile or sso-session name."""
+    return isinstance(value, str) and _NAME.fullmatch(value) is not None
 
 
 def profile_name(value: str) -> str:
