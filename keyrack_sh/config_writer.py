@@ -4,12 +4,18 @@ Sections come from the jinja2 templates in keyrack_sh/templates/; edits to
 existing sections go through configupdater, which round-trips comments,
 blank lines and nested blocks. Planning is a pure function of the file's
 text (plan_set / plan_remove); writing (apply) happens under the config lock,
-atomically, with the previous version kept as `<config>.keyrack.bak`.
+atomically, with the previous version kept as `<config>.keyrack.bak` (and,
+for a take-over of a profile the user wrote, the original also kept as
+`<config>.keyrack.bak.<UTC time>`, which no later write replaces).
+
+A profile keyrack took over carries TAKEN_OVER in its marker line: `remove`
+then takes out only keyrack's keys and gives the section back.
 """
 from __future__ import annotations
 
 import configparser
 import contextlib
+import dataclasses
 import functools
 import os
 import re
@@ -27,6 +33,7 @@ if TYPE_CHECKING:
     from configupdater.section import Section
 
 MARKER = "managed by keyrack"
+TAKEN_OVER = "taken over"  # in the marker line of a profile the user wrote first
 BACKUP_SUFFIX = ".keyrack.bak"
 LOCK_TIMEOUT = 10.0
 
@@ -63,6 +70,7 @@ class Plan:
     profile_action: str  # add | update | take over | unchanged
     session_action: str  # add | update | reuse
     sections: tuple[str, ...] = field(default=())  # section names this plan touches
+    backup: Path | None = None  # the pre-take-over original, kept under its own name
 
     @property
     def changed(self) -> bool:
@@ -90,7 +98,8 @@ class RemovePlan:
     profile: str
     session: str
     session_removed: bool
-    last_of_session: bool  # no other keyrack profile uses the session
+    last_of_session: bool  # no other profile (keyrack's or the AWS CLI's sso_session) uses the session
+    profile_removed: bool = True  # False: a taken-over section kept with the user's own keys
 
 
 # -- reading ------------------------------------------------------------------
@@ -142,13 +151,33 @@ def _updater(text: str, path: Path) -> ConfigUpdater:
     return updater
 
 
+def _line_numbers(updater: ConfigUpdater) -> dict[int, int]:
+    """id(section) -> the line number of its header."""
+    numbers, line = {}, 1
+    for block in updater.iter_blocks():
+        numbers[id(block)] = line
+        line += str(block).count("\n")
+    return numbers
+
+
 def _find(updater: ConfigUpdater, kind: str, name: str) -> Section | None:
-    """The section botocore would read as `[kind name]` (it splits on whitespace)."""
+    """The section botocore would read as `[kind name]` (it splits on whitespace).
+
+    Two sections that both read as it (`[profile x]` and `[profile  x]`):
+    botocore takes the later one silently, so keyrack refuses to guess.
+    """
+    found = []
     for section in updater.iter_sections():
         words = section.name.split()
         if words == [kind, name] or (kind == "profile" and name == "default" and words == ["default"]):
-            return section
-    return None
+            found.append(section)
+    if len(found) > 1:
+        numbers = _line_numbers(updater)
+        lines = " and ".join(str(numbers[id(s)]) for s in found)
+        raise UserError(f"{len(found)} sections read as [{kind} {name}] (lines {lines}); "
+                        f"botocore uses only the last; nothing written",
+                        hint="merge them into one section by hand, then try again")
+    return found[0] if found else None
 
 
 def _value(section: Section, key: str) -> str | None:
@@ -156,8 +185,16 @@ def _value(section: Section, key: str) -> str | None:
     return None if option is None else (option.value or "").strip()
 
 
+def _marker_lines(section: Section) -> list[str]:
+    return [line for line in str(section).splitlines() if line.lstrip().startswith(("#", ";")) and MARKER in line]
+
+
 def _is_keyrack_section(section: Section) -> bool:
-    return any(MARKER in line for line in str(section).splitlines() if line.lstrip().startswith(("#", ";")))
+    return bool(_marker_lines(section))
+
+
+def _is_taken_over(section: Section) -> bool:
+    return any(TAKEN_OVER in line for line in _marker_lines(section))
 
 
 # -- rendering ----------------------------------------------------------------
@@ -218,7 +255,8 @@ def _safe_name(name: str) -> bool:
     return True
 
 
-def _choose_session(updater: ConfigUpdater, request: SetRequest, current: str | None) -> tuple[str, str]:
+def _choose_session(updater: ConfigUpdater, request: SetRequest, current: str | None,
+                    path: Path | None = None) -> tuple[str, str]:
     """(name, action): an explicit name, else one already pointing at this URL + region."""
     def matches(name: str) -> bool:
         section = _find(updater, "sso-session", name)
@@ -229,7 +267,16 @@ def _choose_session(updater: ConfigUpdater, request: SetRequest, current: str | 
         section = _find(updater, "sso-session", request.session)
         if section is None:
             return request.session, "add"
-        return request.session, "reuse" if matches(request.session) else "update"
+        if matches(request.session):
+            return request.session, "reuse"
+        if not _is_keyrack_section(section):
+            # The user's own session: AWS CLI profiles with `sso_session = NAME` rely on what it says.
+            raise UserError(
+                f"sso-session {request.session!r} in {path or paths.config_file()} was not written by keyrack "
+                f"and names {_value(section, 'sso_start_url')} ({_value(section, 'sso_region')}), not "
+                f"{request.start_url} ({request.sso_region}); not changing it",
+                hint="choose another --sso-session name (or leave it out and keyrack picks one)")
+        return request.session, "update"
     if current and _safe_name(current) and matches(current):
         return current, "reuse"
     for section in updater.iter_sections():
@@ -250,7 +297,7 @@ def session_name_for(text: str | None, request: SetRequest, path: Path | None = 
     updater = _updater(text or "", path or paths.config_file())
     section = _find(updater, "profile", request.profile)
     current = _value(section, KEY_SESSION) if section is not None else None
-    return _choose_session(updater, request, current)[0]
+    return _choose_session(updater, request, current, path)[0]
 
 
 # -- planning -----------------------------------------------------------------
@@ -282,7 +329,7 @@ def plan_set(text: str | None, request: SetRequest, path: Path | None = None) ->
     updater = _updater(text or "", path)
     section = _find(updater, "profile", request.profile)
     current_session = _value(section, KEY_SESSION) if section is not None else None
-    session_name, session_action = _choose_session(updater, request, current_session)
+    session_name, session_action = _choose_session(updater, request, current_session, path)
 
     old = {k: _value(section, k) for k in (KEY_AUTO_UNLOCK, KEY_LOGIN, "region")} if section is not None else {}
     managed = section is not None and current_session is not None
@@ -308,7 +355,8 @@ def plan_set(text: str | None, request: SetRequest, path: Path | None = None) ->
                 _set_option(section, key, value)
         if not managed and section.first_block is not None:
             section.first_block.add_before.comment(
-                f"# {MARKER}: change with 'keyrack set {profile.name}', remove with 'keyrack remove {profile.name}'")
+                f"# {MARKER} ({TAKEN_OVER}): change with 'keyrack set {profile.name}'; "
+                f"'keyrack remove {profile.name}' takes out only keyrack's keys")
 
     if session_action == "update":
         existing = _find(updater, "sso-session", session_name)
@@ -371,7 +419,54 @@ def _session_users(updater: ConfigUpdater, session: str) -> list[Section]:
             and session in (_value(s, KEY_SESSION), _value(s, "sso_session"))]
 
 
+def _is_keyrack_key(key: str) -> bool:
+    return key == "credential_process" or key.startswith("keyrack_")
+
+
+def _strip_keyrack(section: Section) -> None:
+    """Take keyrack's keys and marker line out of a section, keeping the user's own."""
+    from configupdater.block import Comment
+
+    for key in [k for k in section.keys() if _is_keyrack_key(k)]:
+        del section[key]
+    for block in list(section.iter_blocks()):
+        if isinstance(block, Comment):
+            keep = [line for line in block.lines if not (MARKER in line and line.lstrip().startswith(("#", ";")))]
+            if not keep:
+                block.detach()
+            elif len(keep) != len(block.lines):
+                block.lines[:] = keep
+
+
+def _kept_tail(section: Section) -> str:
+    """The comment lines at a section's end that precede the next header (they belong to the next section)."""
+    from configupdater.block import Comment, Space
+
+    blocks = list(section.iter_blocks())
+    tail: list[Any] = []
+    for block in reversed(blocks):
+        if not isinstance(block, (Comment, Space)):
+            break
+        tail.insert(0, block)
+    while tail and not isinstance(tail[0], Comment):
+        tail.pop(0)  # the blank lines between the section's keys and the comment go with the section
+    return "".join(str(b) for b in tail)
+
+
+def _text_without(updater: ConfigUpdater, gone: list[Section]) -> str:
+    """The updater's text with whole sections taken out, the next section's leading comments kept."""
+    parts = []
+    for block in updater.iter_blocks():
+        if any(block is s for s in gone):
+            if block.next_block is not None:
+                parts.append(_kept_tail(block))
+        else:
+            parts.append(str(block))
+    return "".join(parts)
+
+
 def plan_remove(text: str | None, name: str, path: Path | None = None) -> RemovePlan:
+    """The config after `remove`: a section keyrack created goes whole; a taken-over one keeps the user's keys."""
     path = path or paths.config_file()
     updater = _updater(text or "", path)
     section = _find(updater, "profile", name)
@@ -381,21 +476,28 @@ def plan_remove(text: str | None, name: str, path: Path | None = None) -> Remove
     if not session:
         raise UserError(f"profile {name!r} is not managed by keyrack; not removing it",
                         hint=f"edit {path} by hand")
-    section.detach()
-    users = _session_users(updater, session)
-    keyrack_users = [s for s in users if _value(s, KEY_SESSION) == session]
+    # Keys keyrack's template writes; anything else in the section is the user's.
+    own = {k for k in section.keys() if not (_is_keyrack_key(k) or k == "region")}
+    whole = (_is_keyrack_section(section) and not _is_taken_over(section) and not own
+             and section.name.split() != ["default"] and name != "default")
+    gone = []
+    if whole:
+        gone.append(section)
+    else:
+        _strip_keyrack(section)
+    users = [s for s in _session_users(updater, session) if not any(s is g for g in gone)]
     session_section = _find(updater, "sso-session", session)
     session_removed = not users and session_section is not None and _is_keyrack_section(session_section)
     if session_removed:
         assert session_section is not None
-        session_section.detach()
-    after = str(updater)
+        gone.append(session_section)
+    after = _text_without(updater, gone)
     for blank in ("\n", "\r\n"):
         if text and not text.endswith(blank * 2) and after.endswith(blank * 2):
             after = after[:-len(blank)]  # the blank line `set` put before the sections it appended
     _check_reads(text, after, path)
     return RemovePlan(path=path, before=text or "", after=after, profile=name, session=session,
-                      session_removed=session_removed, last_of_session=not keyrack_users)
+                      session_removed=session_removed, last_of_session=not users, profile_removed=whole)
 
 
 # -- writing ------------------------------------------------------------------
@@ -436,6 +538,27 @@ def _target(path: Path) -> Path:
     return Path(os.path.realpath(path))
 
 
+def _check_writable(target: Path, mode: int) -> None:
+    """A config the user made read-only is not replaced behind their back (os.replace would)."""
+    if not os.access(target, os.W_OK) or not mode & 0o222:
+        raise UserError(f"{target} is read-only; nothing written",
+                        hint=f"chmod u+w {target} if keyrack may change it, then try again")
+
+
+def keep_original(path: Path, before: str) -> Path:
+    """`<config>.keyrack.bak.<UTC time>`: a copy no later write replaces."""
+    import time
+
+    target = _target(path)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    copy, n = target.with_name(f"{target.name}{BACKUP_SUFFIX}.{stamp}"), 1
+    while copy.exists():
+        n += 1
+        copy = target.with_name(f"{target.name}{BACKUP_SUFFIX}.{stamp}-{n}")
+    atomic.write_bytes(copy, before.encode("utf-8"), mode=target.stat().st_mode & 0o7777, private_dir=False)
+    return copy
+
+
 def write(path: Path, before: str | None, after: str, backup: bool = True) -> None:
     """Atomically replace the config (keeping its mode), the old version kept as a backup."""
     target = _target(path)
@@ -446,6 +569,7 @@ def write(path: Path, before: str | None, after: str, backup: bool = True) -> No
             mode = 0o600
         else:
             mode = target.stat().st_mode & 0o7777
+            _check_writable(target, mode)
             if backup:
                 atomic.write_bytes(target.with_name(target.name + BACKUP_SUFFIX), before.encode("utf-8"),
                                    mode=mode, private_dir=False)
@@ -460,13 +584,28 @@ def apply(request: SetRequest, approve: Callable[[Plan], None] | None = None) ->
     plan = plan_set(read_config(path), request, path)
     if approve is not None:
         approve(plan)  # outside the lock: a person may take a while to answer
+    asked = plan
     with config_lock():
         text = read_config(path)
         if text != plan.before:
             plan = plan_set(text, request, path)  # another writer was first: plan again on its result
+            if approve is not None and plan.needs_confirmation and not (
+                    asked.needs_confirmation and (asked.profile_action, asked.session_action)
+                    == (plan.profile_action, plan.session_action)):
+                raise UserError(f"another writer changed {path} while keyrack was asking; profile "
+                                f"{plan.profile.name!r} would now be {_said(plan.profile_action)} "
+                                f"(sso-session {plan.session.name} {_said(plan.session_action)}), which was not "
+                                f"approved; nothing written", hint="run keyrack set again to see the new changes")
         if plan.changed:
+            if plan.profile_action == "take over" and plan.before is not None:
+                plan = dataclasses.replace(plan, backup=keep_original(path, plan.before))
             write(path, plan.before, plan.after)
     return plan
+
+
+def _said(action: str) -> str:
+    return {"add": "added", "update": "updated", "take over": "taken over", "unchanged": "unchanged",
+            "reuse": "reused"}.get(action, action)
 
 
 def apply_remove(name: str) -> RemovePlan:
@@ -507,17 +646,26 @@ def _revert_sections(current: str, before: str | None, names: tuple[str, ...], p
     return str(now)
 
 
-def restore(plan: Plan) -> None:
-    """Undo a plan: the exact bytes from before, or only our sections if someone wrote since."""
+RESTORED = "restored"  # the exact bytes from before
+MERGED = "merged"  # someone wrote since: only keyrack's sections were put back
+GONE = "gone"  # the file was deleted meanwhile: nothing to put back
+
+
+def restore(plan: Plan) -> str:
+    """Undo a plan: the exact bytes from before, or only our sections if someone wrote since.
+
+    Returns RESTORED, MERGED or GONE, so the caller says what really happened.
+    """
     with config_lock():
         current = read_config(plan.path)
         if current == plan.after:
-            target = plan.before
+            target, outcome = plan.before, RESTORED
         elif current is None:
-            return
+            return GONE
         else:
-            target = _revert_sections(current, plan.before, plan.sections, plan.path)
+            target, outcome = _revert_sections(current, plan.before, plan.sections, plan.path), MERGED
         if target is None:
             atomic.remove(_target(plan.path))
         elif target != current:
             write(plan.path, current, target, backup=False)
+    return outcome

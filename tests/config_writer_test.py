@@ -284,3 +284,124 @@ def test_even_unvalidated_values_cannot_inject_lines(field: str, value: str) -> 
     # validate.py stops these first; the writer still refuses what does not read back as asked.
     with pytest.raises(KeyrackError):
         plan_set(RICH, SetRequest(**{**ACME.__dict__, field: value}), P)
+
+
+# -- review fixes: remove keeps what keyrack did not write ---------------------
+LEGACY = SetRequest(profile="legacy-sso", start_url="https://legacy.awsapps.com/start", sso_region="us-east-1",
+                    account_id="999988887777", role_name="ReadOnly")
+
+
+def test_removing_a_taken_over_profile_keeps_the_users_own_keys() -> None:
+    taken = plan_set(RICH, LEGACY, P)
+    assert "taken over" in taken.after
+    plan = plan_remove(taken.after, "legacy-sso", P)
+    assert not plan.profile_removed
+    got = sections(plan.after)
+    assert got["profile legacy-sso"] == {"region": "us-east-2"}  # keyrack's keys and marker gone, the user's kept
+    assert "managed by keyrack" not in plan.after
+    others = {k: v for k, v in got.items() if k != "profile legacy-sso"}
+    assert others == {k: v for k, v in sections(RICH).items() if k != "profile legacy-sso"}
+
+
+def test_a_taken_over_default_section_is_never_deleted() -> None:
+    text = "[default]\nregion = eu-west-1\noutput = json\n"
+    taken = plan_set(text, SetRequest(**{**ACME.__dict__, "profile": "default", "region": None}), P).after
+    plan = plan_remove(taken, "default", P)
+    assert sections(plan.after) == {"default": {"region": "eu-west-1", "output": "json"}}
+
+
+def test_a_key_the_user_added_to_keyracks_profile_stays_after_remove() -> None:
+    text = plan_set(None, ACME, P).after.replace("region = eu-west-1\n", "region = eu-west-1\noutput = json\n")
+    plan = plan_remove(text, "acme.prod", P)
+    assert sections(plan.after)["profile acme.prod"] == {"region": "eu-west-1", "output": "json"}
+
+
+def test_remove_keeps_the_comment_lines_that_precede_the_next_section() -> None:
+    # configupdater counts these lines into the section above them; they belong to the one below.
+    text = plan_set(RICH, ACME, P).after
+    text = text.replace("[sso-session acme]", "# the next one is for the acme SSO\n[sso-session acme]")
+    text += "\n; about my profile below\n[profile mine]\nregion = us-west-2\n"
+    plan = plan_remove(text, "acme.prod", P)
+    assert plan.session_removed and "[profile acme.prod]" not in plan.after
+    assert "# the next one is for the acme SSO\n" in plan.after
+    assert "; about my profile below\n[profile mine]\nregion = us-west-2\n" in plan.after
+    assert plan.after.startswith(RICH)
+
+
+def test_the_pre_takeover_original_survives_later_writes(home: Path) -> None:
+    config = home / ".aws" / "config"
+    config.parent.mkdir()
+    config.write_text(RICH, encoding="utf-8")
+    plan = config_writer.apply(LEGACY)
+    assert plan.backup is not None and plan.backup.name.startswith("config.keyrack.bak.")
+    config_writer.apply(ACME)  # a later, unrelated write replaces config.keyrack.bak
+    config_writer.apply(SetRequest(**{**ACME.__dict__, "profile": "other"}))
+    assert config.with_name("config.keyrack.bak").read_text(encoding="utf-8") != RICH
+    assert plan.backup.read_text(encoding="utf-8") == RICH
+
+
+# -- duplicates, the user's sso-session, read-only files, re-planning -----------
+def test_two_sections_botocore_reads_as_one_profile_are_refused_by_line() -> None:
+    text = "[profile x]\nregion = a\n\n[profile  x]\nregion = b\n"
+    with pytest.raises(UserError, match=r"lines 1 and 4"):
+        plan_set(text, SetRequest(**{**ACME.__dict__, "profile": "x"}), P)
+    managed = plan_set(None, ACME, P).after + "\n[profile   acme.prod]\nregion = b\n"
+    with pytest.raises(UserError, match=r"\[profile acme.prod\] \(lines 1 and \d+\)"):
+        plan_remove(managed, "acme.prod", P)
+    dup_session = "[sso-session work]\nsso_region = a\n[sso-session  work]\nsso_region = b\n"
+    with pytest.raises(UserError, match=r"lines 1 and 3"):
+        plan_set(dup_session, SetRequest(**{**ACME.__dict__, "session": "work"}), P)
+
+
+def test_an_explicit_sso_session_the_user_wrote_is_not_rewritten() -> None:
+    req = SetRequest(**{**ACME.__dict__, "session": "corp"})  # corp points at corp.awsapps.com in RICH
+    with pytest.raises(UserError, match="not written by keyrack") as info:
+        plan_set(RICH, req, P)
+    assert "--sso-session" in (info.value.hint or "")
+    # keyrack's own session of that name may still be updated (with confirmation).
+    mine = plan_set(None, req, P).after
+    plan = plan_set(mine, SetRequest(**{**req.__dict__, "sso_region": "eu-west-1"}), P)
+    assert plan.session_action == "update" and plan.needs_confirmation
+
+
+def test_last_of_session_counts_aws_cli_profiles_using_it() -> None:
+    req = SetRequest(profile="corp.admin", start_url="https://corp.awsapps.com/start", sso_region="eu-central-1",
+                     account_id="123456789012", role_name="Admin")
+    plan = plan_remove(plan_set(RICH, req, P).after, "corp.admin", P)
+    assert not plan.last_of_session  # [profile uses-corp] has sso_session = corp: no sign-out
+
+
+def test_a_read_only_config_is_not_replaced(home: Path) -> None:
+    config = home / ".aws" / "config"
+    config.parent.mkdir()
+    config.write_text(RICH, encoding="utf-8")
+    os.chmod(config, 0o444)
+    with pytest.raises(UserError, match="read-only") as info:
+        config_writer.apply(ACME)
+    assert info.value.exit_code == 2
+    assert config.read_text(encoding="utf-8") == RICH and stat.S_IMODE(config.stat().st_mode) == 0o444
+    assert not list(config.parent.glob("config.keyrack.bak*"))
+
+
+def test_a_take_over_that_appeared_while_asking_is_refused(home: Path) -> None:
+    config = home / ".aws" / "config"
+    config.parent.mkdir()
+    config.write_text(RICH, encoding="utf-8")
+    seen = []
+
+    def approve(plan: config_writer.Plan) -> None:
+        seen.append(plan.profile_action)  # "add": nothing to ask; meanwhile the user writes the profile
+        config.write_text(RICH + "\n[profile acme.prod]\nregion = us-west-1\n", encoding="utf-8")
+
+    with pytest.raises(UserError, match="not approved"):
+        config_writer.apply(ACME, approve)
+    assert seen == ["add"]
+    assert config.read_text(encoding="utf-8").endswith("[profile acme.prod]\nregion = us-west-1\n")
+
+
+def test_restore_says_when_it_had_to_merge(home: Path) -> None:
+    plan = config_writer.apply(ACME)
+    assert config_writer.restore(plan) == config_writer.RESTORED
+    plan = config_writer.apply(ACME)
+    config_writer.apply(SetRequest(**{**ACME.__dict__, "profile": "other"}))
+    assert config_writer.restore(plan) == config_writer.MERGED

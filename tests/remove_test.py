@@ -86,3 +86,70 @@ def test_a_hand_edited_session_name_cannot_steer_file_removals(isolated_home: Te
     proc = run_keyrack("remove", "prod", "--yes")
     assert proc.returncode == 2 and "invalid sso-session name" in proc.stderr
     assert victim.exists() and isolated_home.config.read_bytes() == evil
+
+
+def run_on_a_terminal(argv: list[str], env: dict[str, str], answer: str = "n\n") -> tuple[int, str]:
+    """Run keyrack with stdin on a pseudo-terminal (isatty true); return (exit code, everything it said)."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "keyrack_sh", *argv], env=env, stdin=slave,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        os.write(master, answer.encode())  # what a person would type, were a prompt shown
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        os.close(master)
+        os.close(slave)
+    return proc.returncode, out
+
+
+def test_removing_a_taken_over_profile_gives_back_the_users_section(
+        sandbox: Sandbox, isolated_home: TestHome) -> None:
+    isolated_home.config.write_bytes(RICH)
+    keyrack_set(sandbox, "legacy-sso", "--yes", "--no-verify")
+    proc = run_keyrack("remove", "legacy-sso", "--yes")
+    assert proc.returncode == 0, proc.stderr
+    assert "kept your own" in proc.stdout
+    text = isolated_home.config.read_text()
+    assert "[profile legacy-sso]\nregion = eu-west-1\n" in text  # keyrack's keys gone, the section stays
+    assert "keyrack" not in text.split("[profile legacy-sso]")[1].split("[")[0]
+
+
+def test_an_aws_cli_profile_on_the_session_keeps_it_signed_in(
+        sandbox: Sandbox, isolated_home: TestHome) -> None:
+    mine = (f"[sso-session work]\nsso_start_url = {sandbox.start_url}\nsso_region = {sandbox.region}\n\n"
+            f"[profile cli]\nsso_session = work\nsso_account_id = 111111111111\nsso_role_name = AdminRole\n")
+    isolated_home.config.write_text(mine)
+    keyrack_set(sandbox, "prod")
+    assert token_path("work").exists()
+    logouts = sandbox.count("Logout")
+    proc = run_keyrack("remove", "prod", "--yes", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["relocked"] is False
+    assert sandbox.count("Logout") == logouts and token_path("work").exists()
+    assert isolated_home.config.read_text() == mine
+
+
+def test_a_refused_write_signs_nobody_out(sandbox: Sandbox, isolated_home: TestHome) -> None:
+    keyrack_set(sandbox, "prod")
+    assert token_path("keyrack-sandbox").exists()
+    before = isolated_home.config.read_bytes()
+    isolated_home.config.chmod(0o444)
+    logouts = sandbox.count("Logout")
+    proc = run_keyrack("remove", "prod", "--yes")
+    assert proc.returncode == 2 and "read-only" in proc.stderr
+    assert sandbox.count("Logout") == logouts and token_path("keyrack-sandbox").exists()
+    assert isolated_home.config.read_bytes() == before
+
+
+def test_keyrack_no_tty_means_no_prompt(sandbox: Sandbox, isolated_home: TestHome, env: dict[str, str]) -> None:
+    keyrack_set(sandbox, "prod", "--no-verify")
+    before = isolated_home.config.read_bytes()
+    env["KEYRACK_NO_TTY"] = "1"
+    code, out = run_on_a_terminal(["remove", "prod"], env)
+    assert code == 2 and "needs confirmation" in out and "[y/N]" not in out
+    assert isolated_home.config.read_bytes() == before

@@ -332,3 +332,51 @@ def test_values_taken_from_the_config_are_validated_too(sandbox: Sandbox, isolat
     proc = run_keyrack("set", "acme.prod", "--region", "us-west-2", "--yes")
     assert proc.returncode == 2 and "invalid role name" in proc.stderr
     assert isolated_home.config.read_text() == edited
+
+
+def test_no_verify_still_warns_about_what_would_beat_keyrack(
+        sandbox: Sandbox, rich: TestHome, env: dict[str, str]) -> None:
+    rich.credentials.write_text("[acme.prod]\naws_access_key_id = AKIAEXAMPLE\naws_secret_access_key = x\n")
+    env["AWS_ACCESS_KEY_ID"] = "AKIAEXAMPLE"
+    proc = run_keyrack(*set_args(sandbox), "--no-verify", env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: AWS_ACCESS_KEY_ID is set" in proc.stderr
+    assert f"warning: [acme.prod] in {rich.credentials}" in proc.stderr
+    proc = run_keyrack(*set_args(sandbox, "acme.dev"), "--no-verify", "--json", env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert any("AWS_ACCESS_KEY_ID" in w for w in json.loads(proc.stdout)["warnings"])
+
+
+def test_keyrack_no_tty_means_no_prompt_even_on_a_terminal(
+        sandbox: Sandbox, rich: TestHome, env: dict[str, str]) -> None:
+    from remove_test import run_on_a_terminal
+
+    env["KEYRACK_NO_TTY"] = "1"
+    code, out = run_on_a_terminal([*set_args(sandbox, "legacy-sso"), "--no-verify"], env, answer="y\n")
+    assert code == 2 and "not changing it without --yes" in out and "[y/N]" not in out
+    assert rich.config.read_bytes() == RICH
+
+
+def test_a_take_over_keeps_the_original_under_its_own_name(sandbox: Sandbox, rich: TestHome) -> None:
+    proc = keyrack_set(sandbox, "--yes", "--no-verify", profile="legacy-sso")
+    assert proc.returncode == 0, proc.stderr
+    kept = [p for p in rich.aws.iterdir() if p.name.startswith("config.keyrack.bak.")]
+    assert len(kept) == 1 and kept[0].read_bytes() == RICH
+    assert f"kept in {kept[0]}" in proc.stdout
+    assert keyrack_set(sandbox, "--no-verify", profile="other").returncode == 0  # rewrites config.keyrack.bak
+    assert kept[0].read_bytes() == RICH
+
+
+def test_a_failure_after_someone_else_wrote_does_not_claim_back_as_it_was() -> None:
+    from keyrack_sh import config_writer
+    from keyrack_sh.commands import set as set_cmd
+    from keyrack_sh.errors import ServiceError
+    from keyrack_sh.roundtrip import Result, RoundtripFailure
+
+    plan = config_writer.plan_set(RICH.decode(), config_writer.SetRequest(
+        profile="acme.prod", start_url="https://acme.awsapps.com/start", sso_region="us-east-1",
+        account_id=ACCOUNT, role_name=ROLE), Path("/tmp/config-under-test"))
+    failure = RoundtripFailure("verify", ServiceError("STS down"), Result())
+    merged = set_cmd._failed(plan, failure, config_writer.MERGED).message
+    assert "back as it was" not in merged and "another writer" in merged and "kept" in merged
+    assert "back as it was" in set_cmd._failed(plan, failure, config_writer.RESTORED).message

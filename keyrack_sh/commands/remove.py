@@ -1,14 +1,17 @@
 """`keyrack remove`: take out exactly what `keyrack set` wrote for a profile.
 
-The profile's section, its prompt mapping file and cached role credentials;
-the sso-session too when keyrack created it and nothing else uses it. When it
-is the session's last keyrack profile, the session is relocked first, so no
-signed-in session outlives its configuration.
+The profile's section (a section keyrack took over keeps the user's own keys;
+only keyrack's go), its prompt mapping file and cached role credentials; the
+sso-session too when keyrack created it and nothing else uses it. When no
+profile uses the session any more (keyrack's, or an AWS CLI profile's
+`sso_session = NAME`), the session is relocked, after the config was written,
+so a refused or failed write never signs anyone out.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from keyrack_sh import cache, config_writer, prompt_state, validate
@@ -20,19 +23,24 @@ def run(args: argparse.Namespace) -> int:
     plan = config_writer.plan_remove(config_writer.read_config(), args.profile)
     validate.session_name(plan.session)  # a hand-edited name must not steer file removals
     if not args.yes:
-        if not sys.stdin.isatty():
+        if not sys.stdin.isatty() or os.environ.get("KEYRACK_NO_TTY"):
             raise UserError(f"removing profile {args.profile!r} needs confirmation",
                             hint=f"keyrack remove {args.profile} --yes")
         answer = input(f"Remove profile {args.profile} from {plan.path}? [y/N] ").strip().lower()
         if answer not in ("y", "yes"):
             raise UserError("nothing removed", hint=f"keyrack remove {args.profile} --yes")
+    plan = config_writer.apply_remove(args.profile)
+    validate.session_name(plan.session)  # planned again under the lock: check again
     relocked = None
     if plan.last_of_session:
         from keyrack_sh.vaults.identity_center import IdentityCenterVault
 
-        session = config_writer.load_text(plan.before, plan.path).session(plan.session)
-        relocked = IdentityCenterVault().relock(session)
-    plan = config_writer.apply_remove(args.profile)
+        try:
+            session = config_writer.load_text(plan.before, plan.path).session(plan.session)
+        except UserError:
+            session = None  # no such sso-session section: nothing AWS could sign out
+        if session is not None:
+            relocked = IdentityCenterVault().relock(session)
     prompt_state.remove_profile(args.profile)
     cache.remove_role_creds(args.profile)
     if plan.session_removed:
@@ -43,7 +51,10 @@ def run(args: argparse.Namespace) -> int:
                           "logged_out": bool(relocked and relocked.logged_out)}, indent=2))
         return 0
     what = f" and sso-session {plan.session}" if plan.session_removed else ""
-    print(f"{plan.path}: removed profile {args.profile}{what}")
+    if plan.profile_removed:
+        print(f"{plan.path}: removed profile {args.profile}{what}")
+    else:
+        print(f"{plan.path}: removed keyrack's keys from profile {args.profile}, kept your own{what}")
     if relocked is not None:
         print(f"sso-session {plan.session}: " + ("signed out at AWS" if relocked.logged_out
                                                   else f"local tokens deleted ({relocked.error})"))

@@ -68,7 +68,8 @@ def _missing(args: argparse.Namespace) -> list[str]:
 
 
 def _is_terminal() -> bool:
-    return sys.stdin.isatty()
+    """A person can answer a prompt: stdin is a terminal and KEYRACK_NO_TTY is not set."""
+    return sys.stdin.isatty() and not os.environ.get("KEYRACK_NO_TTY")
 
 
 def _retry_command(extra: str) -> str:
@@ -153,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
         guided.fill(args)
         _validate(args)
 
-    from keyrack_sh import prompt_state
+    from keyrack_sh import prompt_state, roundtrip
     from keyrack_sh.vaults.identity_center import IdentityCenterVault
 
     vault = IdentityCenterVault()
@@ -163,13 +164,27 @@ def run(args: argparse.Namespace) -> int:
                            "config": str(plan.path), "profile_action": plan.profile_action,
                            "session_action": plan.session_action, "changed": plan.changed,
                            "verified": False}
+    if plan.backup is not None:
+        out["backup"] = str(plan.backup)
     try:
         prompt_state.write_profile(plan.profile.name, plan.session.name)
         if not args.json:
             print(f"{plan.path}: profile {plan.profile.name} {_said(plan.profile_action)}, "
                   f"sso-session {plan.session.name} {_said(plan.session_action)}", flush=True)
-        if not args.no_verify:
+            if plan.backup is not None:
+                print(f"the config as it was before the take-over is kept in {plan.backup}", flush=True)
+        if args.no_verify:
+            # The roundtrip would have said so; without it, say it here.
+            out["warnings"] = roundtrip.warnings_for(plan.profile.name)
+            if not args.json:
+                for warning in out["warnings"]:
+                    print(f"keyrack: warning: {warning}", file=sys.stderr)
+        else:
             _roundtrip(args, vault, plan, out)
+    except roundtrip.RoundtripFailure as failure:
+        outcome = config_writer.restore(plan)
+        _restore_prompt_file(plan.profile.name, prompt_before)
+        raise _failed(plan, failure, outcome) from None
     except BaseException:
         config_writer.restore(plan)
         _restore_prompt_file(plan.profile.name, prompt_before)
@@ -199,16 +214,28 @@ def _roundtrip(args: argparse.Namespace, vault: Any, plan: Plan, out: dict[str, 
         out.update(ok=False, failed_step=failure.step, error=failure.error.message, **failure.result.to_json())
         if args.json:
             print(json.dumps(out, indent=2))
-        raise _failed(plan, failure) from None
+        raise
     out.update(verified=True, **result.to_json())
     if not args.json:
         for warning in result.warnings:
             print(f"keyrack: warning: {warning}", file=sys.stderr)
 
 
-def _failed(plan: Plan, failure: Any) -> KeyrackError:
+def _restored(plan: Plan, outcome: str) -> str:
+    """What restore() really did, in words."""
+    if not plan.changed:
+        return f"{plan.path} was not changed"
+    if outcome == config_writer.MERGED:
+        return (f"another writer changed {plan.path} meanwhile, so only keyrack's sections were put back "
+                f"as they were and the other changes kept")
+    if outcome == config_writer.GONE:
+        return f"{plan.path} was deleted meanwhile, so nothing was put back"
+    return f"{plan.path} is back as it was"
+
+
+def _failed(plan: Plan, failure: Any, outcome: str = config_writer.RESTORED) -> KeyrackError:
     err: KeyrackError = failure.error
-    restored = f"{plan.path} is back as it was" if plan.changed else f"{plan.path} was not changed"
+    restored = _restored(plan, outcome)
     number = len(failure.result.steps)
     return type(err)(f"set {plan.profile.name} failed at step {number} ({failure.step}): {err.message}; {restored}",
                      hint=err.hint or shlex.join(["keyrack", *sys.argv[1:]]))
