@@ -159,9 +159,13 @@ else:
     if data is None or not ours:
         sys.exit(3)
     out = []
-    for l in lines:
+    for i, l in enumerate(lines):
         if mark in l:
-            if l.rstrip(b"\n").endswith(b":nl") and out and out[-1].endswith(b"\n"):
+            # ':nl': the file had no final newline before this line. Restore
+            # that only while this line is still the file's last: a line the
+            # user added after it must keep its own line.
+            last = i == len(lines) - 1
+            if last and l.rstrip(b"\n").endswith(b":nl") and out and out[-1].endswith(b"\n"):
                 out[-1] = out[-1][:-1]
             continue
         out.append(l)
@@ -375,6 +379,56 @@ do_install() {
 }
 
 # --- uninstall --------------------------------------------------------------
+keyrack_profiles() {
+    # $1: the AWS config. The profiles keyrack manages, one a line: their
+    # credential_process runs the keyrack this removes. Asks that keyrack while
+    # it is still there; else a plain scan for keyrack_sso_session keys.
+    for kr in "$venv/bin/keyrack" "$bin_dir/keyrack"; do
+        if [ -n "$py" ] && [ -x "$kr" ] &&
+            names=$("$kr" list --json 2>/dev/null | "$py" -c \
+                'import json, sys; print("\n".join(p["profile"] for p in json.load(sys.stdin)))' 2>/dev/null); then
+            [ -z "$names" ] || printf '%s\n' "$names"
+            return 0
+        fi
+    done
+    [ -f "$1" ] || return 0
+    awk '
+        /^[ \t]*\[/ {
+            s = $0
+            sub(/^[ \t]*\[[ \t]*/, "", s)
+            sub(/[ \t]*\].*$/, "", s)
+            n = split(s, w, /[ \t]+/)
+            name = (n == 2 && w[1] == "profile") ? w[2] : (n == 1 && w[1] == "default") ? "default" : ""
+            next
+        }
+        name != "" && /^keyrack_sso_session[ \t]*[=:]/ { print name; name = "" }
+    ' "$1"
+}
+
+warn_keyrack_profiles() {
+    # Before anything is removed: name the profiles that will stop working.
+    # ~/.aws is never edited here.
+    cfg=${AWS_CONFIG_FILE:-$HOME/.aws/config}
+    case $cfg in
+        \~/*) cfg="$HOME/${cfg#\~/}" ;;
+    esac
+    names=$(keyrack_profiles "$cfg" | awk 'NR > 1 { printf ", " } { printf "%s", $0 }')
+    [ -n "$names" ] || return 1
+    printf 'install.sh: warning: these keyrack profiles in %s will fail once keyrack is uninstalled: %s\n' \
+        "$cfg" "$names" >&2
+    printf "install.sh: %s is not edited; run 'keyrack remove PROFILE' for each before uninstalling, or reinstall to use them again\n" \
+        "$cfg" >&2
+    if [ "$assume_yes" -eq 0 ] && [ -t 0 ]; then
+        printf 'Uninstall anyway? [y/N] '
+        read -r answer || answer=n
+        case $answer in
+            y | Y | yes | Yes) ;;
+            *) die 2 "nothing removed" ;;
+        esac
+    fi
+    return 0
+}
+
 do_uninstall() {
     if [ ! -f "$manifest" ]; then
         say "keyrack is not installed by install.sh here (no $manifest); nothing to do"
@@ -388,6 +442,8 @@ do_uninstall() {
             break
         fi
     done
+    left_profiles=0
+    warn_keyrack_profiles && left_profiles=1
     tab=$(printf '\t')
     while IFS="$tab" read -r kind path; do
         case $kind in
@@ -440,7 +496,11 @@ do_uninstall() {
     printf '%s\n' "$dirs" | while IFS= read -r d; do
         [ -z "$d" ] || rmdir "$d" 2>/dev/null || true
     done
-    say "Uninstalled keyrack (your ~/.aws and its sessions were left alone)."
+    if [ "$left_profiles" -eq 1 ]; then
+        say "Uninstalled keyrack ($cfg was not edited: the keyrack profiles named above fail until you reinstall)."
+    else
+        say "Uninstalled keyrack (your ~/.aws and its sessions were left alone)."
+    fi
 }
 
 case $action in

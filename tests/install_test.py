@@ -187,10 +187,118 @@ def test_uninstall_removes_exactly_what_install_added(installed):
     result = _install(home, "--uninstall")
     assert result.returncode == 0, result.stderr
     assert "Uninstalled keyrack" in result.stdout
+    assert result.stderr == ""  # [profile mine] is not keyrack's: no warning
     # byte for byte the home it found: rc files, ~/.aws, no leftover folders
     assert _tree(home) == before
     again = _install(home, "--uninstall")
     assert again.returncode == 0 and "nothing to do" in again.stdout
+
+
+# -- uninstall after the user kept working: their rc lines, their keyrack profiles ---------
+AWS_CONFIG_WITH_PROFILES = """\
+[profile mine]
+region = eu-west-1
+
+[profile acme.prod]
+credential_process = {venv}/bin/python3 -I -S {venv}/keyrack_sh/fast.py acme.prod
+keyrack_sso_session = acme
+keyrack_account_id = 111122223333
+keyrack_role_name = AdminRole
+
+[profile acme.dev]
+credential_process = {venv}/bin/python3 -I -S {venv}/keyrack_sh/fast.py acme.dev
+keyrack_sso_session = acme
+keyrack_account_id = 444455556666
+keyrack_role_name = ReadOnly
+
+[sso-session acme]
+sso_start_url = https://acme.awsapps.com/start
+sso_region = us-east-1
+"""
+
+
+def _uninstall_on_a_terminal(home: Path, answer: str) -> subprocess.CompletedProcess[str]:
+    """--uninstall with a terminal on stdin, typing `answer`."""
+    master, slave = os.openpty()
+    try:
+        os.write(master, answer.encode())
+        proc = subprocess.run(["sh", str(INSTALL_SH), "--uninstall"], env=_env(home), stdin=slave,
+                              capture_output=True, text=True, timeout=120)
+    finally:
+        os.close(master)
+        os.close(slave)
+    return proc
+
+
+@pytest.fixture(scope="module")
+def uninstalled_after_edits(tmp_path_factory: pytest.TempPathFactory):
+    """An rc file with no final newline and keyrack profiles in ~/.aws/config; install, the user
+    appends a line to the rc file, --uninstall declined on a terminal, then --uninstall for real."""
+    home = tmp_path_factory.mktemp("edited-home")
+    (home / ".bashrc").write_bytes(b"export FOO=1")
+    venv = home / ".local/share/keyrack/venv"
+    (home / ".aws").mkdir()
+    # keys are case-insensitive to configparser: only the installed keyrack (not the plain scan) sees this one
+    config = (AWS_CONFIG_WITH_PROFILES.format(venv=venv)
+              + "\n[profile acme.ops]\nKEYRACK_SSO_SESSION = acme\nkeyrack_account_id = 777788889999\n"
+              "keyrack_role_name = Ops\n").encode()
+    (home / ".aws/config").write_bytes(config)
+    installed = _install(home, "--yes")
+    assert installed.returncode == 0, installed.stderr
+    with open(home / ".bashrc", "ab") as f:  # echo 'alias y=2' >> ~/.bashrc
+        f.write(b"alias y=2\n")
+    declined = _uninstall_on_a_terminal(home, "n\n")
+    venv_after_declined = venv.is_dir()
+    gone = _install(home, "--uninstall")
+    return home, config, declined, venv_after_declined, gone
+
+
+def test_uninstall_keeps_a_line_added_after_keyracks_on_its_own_line(uninstalled_after_edits):
+    home, _, _, _, gone = uninstalled_after_edits
+    assert gone.returncode == 0, gone.stderr
+    # keyrack's line is not the last one any more: only it goes, the newline before it stays
+    assert (home / ".bashrc").read_bytes() == b"export FOO=1\nalias y=2\n"
+
+
+WARNING = ("install.sh: warning: these keyrack profiles in {config} will fail once keyrack is uninstalled: "
+           "{names}\n"
+           "install.sh: {config} is not edited; run 'keyrack remove PROFILE' for each before uninstalling, "
+           "or reinstall to use them again\n")
+NAMES = "acme.prod, acme.dev, acme.ops"
+
+
+def test_uninstall_names_the_keyrack_profiles_it_breaks_and_leaves_the_config_alone(uninstalled_after_edits):
+    home, config, _, _, gone = uninstalled_after_edits
+    assert gone.returncode == 0, gone.stderr
+    # acme.ops too: the installed keyrack was asked, not the plain scan
+    assert gone.stderr == WARNING.format(config=home / ".aws/config", names=NAMES)
+    assert gone.stdout.splitlines()[-1] == (f"Uninstalled keyrack ({home / '.aws/config'} was not edited: "
+                                            "the keyrack profiles named above fail until you reinstall).")
+    assert (home / ".aws/config").read_bytes() == config
+    assert not (home / ".local/share/keyrack").exists()
+
+
+def test_uninstall_on_a_terminal_asks_before_breaking_keyrack_profiles(uninstalled_after_edits):
+    home, _, declined, venv_after_declined, _ = uninstalled_after_edits
+    assert declined.returncode == 2
+    assert "Uninstall anyway? [y/N]" in declined.stdout
+    assert declined.stderr == (WARNING.format(config=home / ".aws/config", names=NAMES)
+                               + "install.sh: nothing removed\n")
+    assert venv_after_declined
+
+
+def test_uninstall_without_the_keyrack_scans_the_config_for_its_profiles(tmp_path):
+    """The venv is already gone (or broken): the warning comes from a plain scan of AWS_CONFIG_FILE."""
+    home = tmp_path / "install-home"
+    data = home / ".local/share/keyrack"
+    data.mkdir(parents=True)
+    (data / "install-manifest").write_text(f"dir\t{data}\n")
+    config = tmp_path / "aws-config"
+    config.write_text(AWS_CONFIG_WITH_PROFILES.format(venv=data / "venv"))
+    result = _install(home, "--uninstall", AWS_CONFIG_FILE=str(config))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == WARNING.format(config=config, names="acme.prod, acme.dev")
+    assert not data.exists()
 
 
 # -- refusals: one line, exit 2, nothing changed ------------------------------------------
