@@ -12,7 +12,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from keyrack_sh.errors import ServiceError, UserError
+from keyrack_sh.errors import KeyrackError, ServiceError, UserError
 
 _BLANK = (None, None, None, None)
 
@@ -33,16 +33,38 @@ def _config() -> Any:
                   retries={"mode": "standard", "total_max_attempts": 3})
 
 
+_REGION_HINT = "set sso_region in the [sso-session] section to a region such as us-east-1"
+
+
+def _client(service: str, region: str) -> Any:
+    """A client of `service` in `region`; a missing or malformed region is the user's to fix.
+
+    Callers create clients inside their `try`, so this UserError passes
+    through `translate` (exit 2) instead of surfacing as an unexpected error.
+    """
+    from botocore.exceptions import InvalidRegionError, NoRegionError
+
+    if not region:
+        raise UserError("no IAM Identity Center region (sso_region) is set", hint=_REGION_HINT)
+    try:
+        return _cached_client(service, region)
+    except (InvalidRegionError, NoRegionError, ValueError):
+        raise UserError(f"invalid IAM Identity Center region {str(region)[:40]!r}", hint=_REGION_HINT) from None
+
+
 # One session and one client per (service, region) per process: a sign-in
 # makes several calls, and each new client re-reads its service model.
 @lru_cache(maxsize=None)
+def _cached_client(service: str, region: str) -> Any:
+    return _session().create_client(service, region_name=region, config=_config())
+
+
 def oidc_client(region: str) -> Any:
-    return _session().create_client("sso-oidc", region_name=region, config=_config())
+    return _client("sso-oidc", region)
 
 
-@lru_cache(maxsize=None)
 def portal_client(region: str) -> Any:
-    return _session().create_client("sso", region_name=region, config=_config())
+    return _client("sso", region)
 
 
 def error_code(exc: BaseException) -> str:
@@ -70,13 +92,20 @@ def is_transport_error(exc: BaseException) -> bool:
 
 
 def translate(exc: BaseException, what: str) -> Exception:
-    """Map a botocore failure of `what` to keyrack's errors (exit 1 vs 2)."""
-    from botocore.exceptions import ClientError, EndpointConnectionError, NoRegionError
+    """Map a botocore failure of `what` ("to log out", ...) to keyrack's errors (exit 1 vs 2).
 
+    keyrack's own errors (a bad region from `_client`) pass through unchanged.
+    """
+    from botocore.exceptions import ClientError, EndpointConnectionError, InvalidRegionError, NoRegionError
+
+    if isinstance(exc, KeyrackError):
+        return exc
     if isinstance(exc, NoRegionError):
-        return UserError(f"no region for {what}", hint="set sso_region in the [sso-session] section")
+        return UserError(f"no IAM Identity Center region is set, needed {what}", hint=_REGION_HINT)
+    if isinstance(exc, InvalidRegionError):
+        return UserError(f"the IAM Identity Center region is not valid, needed {what}", hint=_REGION_HINT)
     if isinstance(exc, EndpointConnectionError):
-        return ServiceError(f"cannot reach IAM Identity Center for {what}", hint="check the network, then try again")
+        return ServiceError(f"cannot reach IAM Identity Center {what}", hint="check the network, then try again")
     if isinstance(exc, ClientError):
         code = error_code(exc)
         if code in ("InvalidRequestException", "InvalidScopeException", "UnsupportedGrantTypeException"):

@@ -20,7 +20,7 @@ from typing import Any
 from keyrack_sh import atomic, paths
 
 CREDS_MAGIC = "keyrack-creds"
-CREDS_VERSION = "1"
+CREDS_VERSION = "2"
 
 
 def private_parents(path: Path) -> None:
@@ -162,7 +162,8 @@ def write_role_creds(profile: str, session: str, account: str, role: str, creds:
                      stamp: str) -> None:
     expires = int(parse_time(creds["Expiration"]) or 0)
     private_parents(paths.creds_file(profile))
-    header = f"{CREDS_MAGIC} {CREDS_VERSION} {expires} {session} {account} {role} {stamp}"
+    header = (f"{CREDS_MAGIC} {CREDS_VERSION} {expires} {session} {account} {role} {stamp} "
+              f"{paths.token_file(session).name}")
     atomic.write_text(paths.creds_file(profile), header + "\n" + json.dumps(creds, separators=(", ", ": ")) + "\n")
 
 
@@ -174,25 +175,49 @@ def read_role_creds(path: Path) -> tuple[list[str], dict[str, Any]] | None:
             payload = json.loads(f.readline())
     except (OSError, ValueError, UnicodeDecodeError):
         return None
-    if len(header) != 7 or header[0] != CREDS_MAGIC or header[1] != CREDS_VERSION or not isinstance(payload, dict):
+    if len(header) != 8 or header[0] != CREDS_MAGIC or header[1] != CREDS_VERSION or not isinstance(payload, dict):
         return None
     return header[2:], payload
 
 
 def find_role_creds(session: str, account: str, role: str, min_left: float) -> dict[str, Any] | None:
-    """Cached credentials of any profile with this (session, account, role) and `min_left` s to go."""
+    """Cached credentials of any profile with this (session, account, role) and `min_left` s to go.
+
+    None while the session's token file is missing (`aws sso logout`, a relock):
+    credentials of a signed-out session are never handed out again.
+    """
+    if not paths.token_file(session).exists():
+        return None
     now = time.time()
     best: tuple[int, dict[str, Any]] | None = None
     for path in _creds_files():
         entry = read_role_creds(path)
         if entry is None:
             continue
-        (expires, sess, acct, rl, _stamp), payload = entry
+        (expires, sess, acct, rl, _stamp, _token), payload = entry
         if (sess, acct, rl) != (session, account, role) or not expires.isdigit():
             continue
         if int(expires) - now > min_left and (best is None or int(expires) > best[0]):
             best = (int(expires), payload)
     return best[1] if best else None
+
+
+def own_role_creds(profile: str, session: str, account: str, role: str, stamp: str,
+                   min_left: float) -> dict[str, Any] | None:
+    """The profile's own creds file, if it is exactly what the hot path would serve now.
+
+    Same session, account, role, config stamp and token file, `min_left` s to
+    go, and the session's token file still there. Reads only, writes nothing.
+    """
+    if not paths.token_file(session).exists():
+        return None
+    entry = read_role_creds(paths.creds_file(profile))
+    if entry is None:
+        return None
+    (expires, *identity), payload = entry
+    if identity != [session, account, role, stamp, paths.token_file(session).name] or not expires.isdigit():
+        return None
+    return payload if int(expires) - time.time() > min_left else None
 
 
 def remove_role_creds_of_session(session: str) -> list[Path]:

@@ -14,8 +14,18 @@ from collections.abc import Sequence
 from keyrack_sh.errors import EXIT_INTERRUPTED, EXIT_SERVICE, KeyrackError, UserError
 
 
-def resolve(profile_name: str) -> bytes:
-    """The credential_process JSON line for `profile_name` (resolution order in engine.credentials)."""
+class _OtherSession(Exception):
+    """The config names another sso-session than the herd lock we hold (a stale prompt mapping)."""
+
+
+def resolve(profile_name: str, *, expect_session: str | None = None) -> bytes:
+    """The credential_process JSON line for `profile_name` (resolution order in engine.credentials).
+
+    With `expect_session` (the session whose lock the caller holds), a profile
+    the config puts in another session raises _OtherSession before any lock
+    is taken: holding one session's lock while waiting for another's could
+    deadlock against a process doing the reverse.
+    """
     import json
 
     from keyrack_sh import engine, paths, profiles, validate
@@ -24,6 +34,8 @@ def resolve(profile_name: str) -> bytes:
     stamp = paths.config_stamp()
     config = profiles.load()
     profile = config.profile(profile_name)
+    if expect_session is not None and profile.session != expect_session:
+        raise _OtherSession()
     session = config.session(profile.session)
     creds = engine.credentials(profile, session, policy=engine.policy_for(profile), stamp=stamp)
     return (json.dumps(creds, separators=(", ", ": ")) + "\n").encode("utf-8")
@@ -62,7 +74,9 @@ def respond(profile_name: str) -> bytes:
             if cached is not None:
                 return cached
             if held:
-                return resolve(profile_name)
+                return resolve(profile_name, expect_session=session)
+    except _OtherSession:
+        pass  # the lock is released now: resolve under the config's session's lock alone
     except UserError:
         if entered:
             raise

@@ -63,6 +63,9 @@ class RelockResult:
     logged_out: bool  # the portal Logout call succeeded
     logout_error: str | None = None  # why it did not (no token, network, ...)
     removed: tuple[str, ...] = field(default_factory=tuple)  # files deleted
+    # A token existed but Logout failed (network, region, server): the sign-in may live on at AWS.
+    # Not set when the server had already rejected the token (signed out elsewhere).
+    logout_failed: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -285,9 +288,13 @@ def credentials(profile: Profile, session: SsoSession, *, policy: str, flow: str
 
     stamp = stamp if stamp is not None else paths.config_stamp()
     _mark_managed(profile)
-    hit = cache.find_role_creds(session.name, profile.account_id, profile.role_name, ROLE_CREDS_MIN_LEFT)
+    # Outside the lock: only the profile's own file, already exactly valid, and nothing written.
+    # Copying another profile's credentials happens under the lock, so a relock (which holds it
+    # while deleting) can never be undone by a lookup that read the old files just before.
+    hit = cache.own_role_creds(profile.name, session.name, profile.account_id, profile.role_name, stamp,
+                               ROLE_CREDS_MIN_LEFT)
     if hit is not None:
-        return _remember(profile, session, hit, stamp)
+        return hit
     if os.environ.get(SIGNING_IN_ENV) == session.name:
         # Something we started while signing in asked for this session: waiting
         # on our own lock would deadlock, so fail now.
@@ -321,8 +328,8 @@ def _mark_managed(profile: Profile) -> None:
 def _remember(profile: Profile, session: SsoSession, creds: dict[str, Any], stamp: str) -> dict[str, Any]:
     """Make `creds` the profile's hot-path answer, unless it already is (a herd rewrites nothing)."""
     current = cache.read_role_creds(paths.creds_file(profile.name))
-    if current is None or current[1] != creds or current[0][1:] != [session.name, profile.account_id,
-                                                                    profile.role_name, stamp]:
+    if current is None or current[1] != creds or current[0][1:] != [
+            session.name, profile.account_id, profile.role_name, stamp, paths.token_file(session.name).name]:
         cache.write_role_creds(profile.name, session.name, profile.account_id, profile.role_name, creds, stamp)
     return creds
 
@@ -370,29 +377,33 @@ def relock(session_name: str, *, region: str | None = None) -> RelockResult:
     Logout (with the stored token) is what ends the browser's sign-in. Then the
     token file and keyrack's role credentials of this session go, and the
     prompt state says locked. Other sessions are untouched. A failed logout is
-    reported in the result; the local state is cleared regardless.
+    reported in the result; the local state is cleared regardless (whatever
+    the failure). Logout goes to the token's own region (where it was issued),
+    else `region` (the config's).
     """
     from keyrack_sh import lock
 
     with lock.session_lock(session_name, timeout=lock_timeout()):
         token = cache.read_token(session_name)
-        logged_out, error = False, None
+        logged_out, error, failed = False, None, False
         if token is None:
             error = "no token (already locked)"
         else:
-            from keyrack_sh.flows import portal
-
             try:
-                portal.logout(region or token.get("region") or "", token["accessToken"])
+                from keyrack_sh.flows import portal
+
+                portal.logout(token.get("region") or region or "", token["accessToken"])
                 logged_out = True
-            except (ServiceError, UserError, portal.Unauthorized) as exc:
-                error = str(exc) or type(exc).__name__
+            except Exception as exc:  # noqa: BLE001 (the local state must go whatever happened)
+                error = (str(exc) if isinstance(exc, (ServiceError, UserError)) else "") or type(exc).__name__
+                failed = type(exc).__name__ != "Unauthorized"  # already rejected: nothing left to end
         removed = []
         if cache.remove_token(session_name):
             removed.append(str(paths.token_file(session_name)))
         removed.extend(str(p) for p in cache.remove_role_creds_of_session(session_name))
         prompt_state.mark_locked(session_name)
-    return RelockResult(session=session_name, logged_out=logged_out, logout_error=error, removed=tuple(removed))
+    return RelockResult(session=session_name, logged_out=logged_out, logout_error=error, removed=tuple(removed),
+                        logout_failed=failed)
 
 
 # -- for export / exec ---------------------------------------------------------

@@ -36,12 +36,17 @@ def creds_file(profile: str) -> str:
     return keyrack_home() + "/creds/" + profile
 
 
+def sso_cache_dir() -> str:
+    return _expand("~/.aws/sso/cache")
+
+
 def config_stamp() -> str:
+    # ctime too: `cp -p` or `touch -r` can restore the mtime of a same-size edit, never the ctime.
     try:
         st = os.stat(config_file())
     except OSError:
-        return "0:0:0"
-    return "%d:%d:%d" % (st.st_ino, st.st_size, st.st_mtime_ns)
+        return "0:0:0:0"
+    return "%d:%d:%d:%d" % (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def valid_name(profile: str) -> bool:
@@ -56,7 +61,7 @@ def cached(profile: str) -> bytes | None:
             payload = f.readline()
     except OSError:
         return None
-    if len(header) != 7 or header[0] != b"keyrack-creds" or header[1] != b"1":
+    if len(header) != 8 or header[0] != b"keyrack-creds" or header[1] != b"2":
         return None
     try:
         expires = int(header[2])
@@ -66,6 +71,14 @@ def cached(profile: str) -> bytes | None:
         return None
     if not payload.startswith(b"{") or not payload.endswith(b"}\n"):
         return None  # a torn write (impossible with os.replace, but cheap to refuse)
+    # The session's SSO token must still exist: after `aws sso logout` nothing is served.
+    token = header[7].decode("ascii", "replace")
+    if "/" in token or token.startswith("."):
+        return None
+    try:
+        os.stat(sso_cache_dir() + "/" + token)
+    except OSError:
+        return None
     return payload
 
 

@@ -16,6 +16,9 @@ from keyrack_sh import atomic, paths, tty
 from keyrack_sh.errors import UserError
 
 _POLL = 0.05  # seconds between looks at a contended lock
+# Say "waiting for ..." only once a wait has lasted this long: another process's
+# routine refresh (a few hundred ms) must not scribble on the terminal.
+NOTICE_AFTER = 1.0
 # Set while this process signs in, so a credential_process started by
 # anything below us can never wait on our own lock.
 SIGNING_IN_ENV = "KEYRACK_SIGNING_IN"
@@ -62,8 +65,9 @@ def hold(lock_path: Path, *, timeout: float, what: str,
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        (on_wait or _tell_waiting(what))(holder_pid(lock_path))
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
+        told = False
         while True:
             if ready is not None and ready():
                 yield False
@@ -72,7 +76,11 @@ def hold(lock_path: Path, *, timeout: float, what: str,
                 lock.acquire(timeout=0)
                 break
             except Timeout:
-                left = deadline - time.monotonic()
+                now = time.monotonic()
+                left = deadline - now
+            if not told and now - started >= NOTICE_AFTER:
+                told = True
+                (on_wait or _tell_waiting(what))(holder_pid(lock_path))
             if left <= 0:
                 pid = holder_pid(lock_path)
                 by = f" (held by pid {pid})" if pid else ""

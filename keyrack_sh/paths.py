@@ -98,5 +98,6 @@ def config_stamp(path: Path | None = None) -> str:
     try:
         st = os.stat(path or config_file())
     except OSError:
-        return "0:0:0"
-    return f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+        return "0:0:0:0"
+    # ctime too: `cp -p` or `touch -r` can restore the mtime of a same-size edit, never the ctime.
+    return f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"

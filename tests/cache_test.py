@@ -67,7 +67,13 @@ def test_a_refresh_token_keeps_an_expired_session_alive_until_its_registration_e
     assert not cache.token_might_work({**live, "registrationExpiresAt": cache.iso_z(time.time() - 1)})
 
 
+def signed_in(session: str) -> None:
+    cache.write_token(session, {"accessToken": "at", "expiresAt": cache.iso_z(time.time() + 3600)})
+
+
 def test_role_credentials_are_shared_by_profiles_of_the_same_role_only(private_home: Path) -> None:
+    signed_in("s1")
+    signed_in("s2")
     cache.write_role_creds("a", "s1", "111111111111", "Admin", creds(3600, "ASIAA"), "1:2:3")
     cache.write_role_creds("b", "s1", "111111111111", "ReadOnly", creds(3600, "ASIAB"), "1:2:3")
     cache.write_role_creds("c", "s1", "111111111111", "Admin", creds(600, "ASIAC"), "1:2:3")
@@ -82,9 +88,25 @@ def test_the_creds_file_has_the_header_the_hot_path_reads() -> None:
     c = creds(3600)
     cache.write_role_creds("p", "s1", "111111111111", "Admin", c, "9:8:7")
     header, payload = paths.creds_file("p").read_text().splitlines()
-    assert header.split() == ["keyrack-creds", "1", str(int(cache.parse_time(c["Expiration"]))), "s1",
-                              "111111111111", "Admin", "9:8:7"]
+    assert header.split() == ["keyrack-creds", "2", str(int(cache.parse_time(c["Expiration"]))), "s1",
+                              "111111111111", "Admin", "9:8:7", paths.token_file("s1").name]
     assert json.loads(payload) == c
+
+
+def test_a_signed_out_sessions_role_credentials_are_found_by_no_one() -> None:
+    # `aws sso logout` deletes the token file and nothing else.
+    cache.write_role_creds("a", "s1", "111111111111", "Admin", creds(3600), "1:2:3")
+    assert cache.find_role_creds("s1", "111111111111", "Admin", 960) is None
+    assert cache.own_role_creds("a", "s1", "111111111111", "Admin", "1:2:3", 960) is None
+    signed_in("s1")
+    assert cache.find_role_creds("s1", "111111111111", "Admin", 960) is not None
+    assert cache.own_role_creds("a", "s1", "111111111111", "Admin", "1:2:3", 960) is not None
+    # Only the profile's own, exactly matching file counts as its own.
+    assert cache.own_role_creds("b", "s1", "111111111111", "Admin", "1:2:3", 960) is None
+    assert cache.own_role_creds("a", "s1", "111111111111", "Admin", "1:2:4", 960) is None
+    paths.token_file("s1").unlink()
+    assert cache.find_role_creds("s1", "111111111111", "Admin", 960) is None
+    assert cache.own_role_creds("a", "s1", "111111111111", "Admin", "1:2:3", 960) is None
 
 
 def test_removing_a_sessions_role_credentials_leaves_other_sessions() -> None:

@@ -202,3 +202,96 @@ def test_a_token_for_another_start_url_is_not_used(home: Home) -> None:
     proc = home.credential_process("p1", KEYRACK_AUTO_UNLOCK="never")
     assert_one_line_failure(proc, 2, "auto-unlock is 'never'", "keyrack unlock p1")
     assert home.sandbox.count("GetRoleCredentials") == 0
+
+
+def test_after_aws_sso_logout_no_cached_role_credentials_are_served(home: Home) -> None:
+    unlocked(home, "p1")
+    # `aws sso logout` deletes the token file and knows nothing of keyrack's creds files.
+    home.token_file("s1").unlink()
+    for profile in ("p1", "p1b"):  # its own cached answer, and another profile's copy of it
+        proc = home.credential_process(profile, KEYRACK_AUTO_UNLOCK="never")
+        assert_one_line_failure(proc, 2, f"keyrack unlock {profile}")
+    assert not home.creds_file("p1b").exists()
+    assert home.sandbox.count("GetRoleCredentials") == 1
+
+
+def test_a_creds_file_of_the_old_format_is_a_miss_and_is_rewritten(home: Home) -> None:
+    first = unlocked(home, "p1")
+    path = home.creds_file("p1")
+    header, payload = path.read_text().split("\n", 1)
+    old = header.split()[:7]
+    old[1] = "1"
+    path.write_text(" ".join(old) + "\n" + payload)
+    second = unlocked(home, "p1")  # a miss: fetched again with the token, no sign-in
+    assert second != first and home.sandbox.count("GetRoleCredentials") == 2
+    assert home.sandbox.count("CreateToken") == 1
+    assert path.read_text().split()[1] == "2"
+    assert unlocked(home, "p1") == second  # and the rewritten file is a hit again
+    assert home.sandbox.count("GetRoleCredentials") == 2
+
+
+def test_a_malformed_sso_region_is_a_user_error_naming_it(home: Home) -> None:
+    home.config.write_text(home.config.read_text().replace(f"sso_region = {home.sandbox.region}",
+                                                           "sso_region = us_east_1"))
+    assert_one_line_failure(home.credential_process("p1"), 2, "us_east_1")
+    assert not list((home.root / ".aws" / "keyrack").glob("logs/*"))  # no crash log: not unexpected
+
+
+def test_a_token_with_a_malformed_region_is_a_user_error_when_renewed(home: Home) -> None:
+    unlocked(home, "p1")
+    token = json.loads(home.token_file("s1").read_text())
+    home.token_file("s1").write_text(json.dumps({**token, "expiresAt": "2020-01-01T00:00:00Z",
+                                                 "region": "us_east_1"}))
+    assert_one_line_failure(home.credential_process("p2", KEYRACK_AUTO_UNLOCK="never"), 2, "us_east_1")
+
+
+def test_a_stale_prompt_mapping_never_holds_one_sessions_lock_while_waiting_for_another(home: Home) -> None:
+    """prompt/profiles/p1 names s2 but the config says s1: the herd lock (s2) is left before s1 is waited for."""
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    from keyrack_sh import resources
+
+    unlocked(home, "p1")
+    home.creds_file("p1").unlink()  # a miss, with a working token: the fetch needs s1's lock
+    (home.root / ".aws" / "keyrack" / "prompt" / "profiles" / "p1").write_text("s2\n")
+    holder_code = """
+import os, sys, time
+from keyrack_sh import lock
+from keyrack_sh.errors import UserError
+with lock.session_lock("s1", timeout=5):
+    print("held", flush=True)
+    sys.stdin.readline()  # until the test says the other process waits for s1
+    try:
+        with lock.session_lock("s2", timeout=0.5, on_wait=lambda pid: None):
+            print("s2 free", flush=True)
+    except UserError:
+        print("s2 busy", flush=True)
+"""
+    holder = subprocess.Popen([sys.executable, "-c", holder_code], env=home.env, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, start_new_session=True)
+    waiter = None
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        waiter = subprocess.Popen(shlex.split(resources.credential_process_command("p1")), env=home.env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  stdin=subprocess.DEVNULL, start_new_session=True)
+        assert waiter.stderr is not None
+        line = waiter.stderr.readline()  # the notice, once it has waited for s1 for a second
+        assert "waiting for the unlock of sso-session 's1'" in line, line
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline() == "s2 free\n"
+        holder.wait(timeout=10)
+        out, err = waiter.communicate(timeout=60)
+        assert waiter.returncode == 0, err
+        assert json.loads(out)["AccessKeyId"]
+        # And the mapping is the config's again.
+        assert (home.root / ".aws" / "keyrack" / "prompt" / "profiles" / "p1").read_text().strip() == "s1"
+    finally:
+        for proc in (holder, waiter):
+            if proc is not None and proc.poll() is None:
+                os.killpg(proc.pid, 9)
+                proc.wait()

@@ -53,8 +53,13 @@ def test_exec_passes_the_exit_code_through(home: Home) -> None:
     assert proc.returncode == 7
 
 
-def test_exec_of_a_missing_command_is_a_user_error(home: Home) -> None:
-    assert_one_line_failure(home.keyrack("exec", "p1", "--", "no-such-command-xyz"), 2, "command not found")
+def test_exec_of_a_missing_command_exits_127_and_a_non_executable_one_126(home: Home, tmp_path) -> None:
+    # The shell's convention, as for any wrapper that passes exit codes through.
+    assert_one_line_failure(home.keyrack("exec", "p1", "--", "no-such-command-xyz"), 127, "command not found")
+    script = tmp_path / "not-executable"
+    script.write_text("#!/bin/sh\nexit 0\n")
+    script.chmod(0o644)
+    assert_one_line_failure(home.keyrack("exec", "p1", "--", str(script)), 126, "permission denied")
 
 
 def test_exec_without_a_command_is_a_user_error(home: Home) -> None:

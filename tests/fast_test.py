@@ -38,7 +38,10 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return env
 
 
-def store(profile: str = "fastp", expires_in: float = 3600, stamp: str | None = None) -> dict:
+def store(profile: str = "fastp", expires_in: float = 3600, stamp: str | None = None, token: bool = True) -> dict:
+    """The profile's creds file, and (unless `token` is False) the session's SSO token file."""
+    if token:
+        cache.write_token("s1", {"accessToken": "t", "expiresAt": cache.iso_z(time.time() + 3600)})
     creds = {**PAYLOAD, "Expiration": cache.iso_z(time.time() + expires_in)}
     cache.write_role_creds(profile, "s1", "111111111111", "AdminRole", creds,
                            paths.config_stamp() if stamp is None else stamp)
@@ -64,6 +67,17 @@ def test_fast_resolves_paths_exactly_like_paths_module(home: dict[str, str], mon
             assert fast.config_file() == str(paths.config_file())
             assert fast.creds_file("p.x") == str(paths.creds_file("p.x"))
             assert fast.config_stamp() == paths.config_stamp()
+            # The token file the hot path stats is the one paths (and botocore) name.
+            assert fast.sso_cache_dir() + "/" + paths.token_file("s1").name == str(paths.token_file("s1"))
+
+
+def test_the_header_names_the_sessions_token_file_and_the_stamp_has_ctime(home: dict[str, str]) -> None:
+    store()
+    header = paths.creds_file("fastp").read_text().splitlines()[0].split()
+    assert header[:2] == ["keyrack-creds", "2"]
+    assert header[7] == paths.token_file("s1").name
+    st = os.stat(home["AWS_CONFIG_FILE"])
+    assert header[6] == f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
 
 def test_a_hit_prints_the_stored_json_and_nothing_else(home: dict[str, str]) -> None:
@@ -83,7 +97,8 @@ def test_the_cli_entry_answers_a_hit_the_same(home: dict[str, str]) -> None:
     assert json.loads(proc.stdout) == creds
 
 
-@pytest.mark.parametrize("why", ["nearly expired", "config edited", "torn file"])
+@pytest.mark.parametrize("why", ["nearly expired", "config edited", "torn file", "signed out", "never signed in",
+                                 "format 1", "mtime restored"])
 def test_a_stale_entry_is_a_miss_that_reaches_the_slow_path(home: dict[str, str], why: str) -> None:
     if why == "nearly expired":
         store(expires_in=19 * 60)
@@ -91,6 +106,30 @@ def test_a_stale_entry_is_a_miss_that_reaches_the_slow_path(home: dict[str, str]
         store()
         with open(home["AWS_CONFIG_FILE"], "a") as f:
             f.write("\n")
+    elif why == "signed out":  # `aws sso logout` deletes the token file
+        store()
+        paths.token_file("s1").unlink()
+    elif why == "never signed in":
+        store(token=False)
+    elif why == "format 1":  # a file written before the token file was in the header
+        store()
+        path = paths.creds_file("fastp")
+        header, payload = path.read_text().split("\n", 1)
+        old = header.split()[:7]
+        old[1] = "1"
+        old[6] = old[6].rsplit(":", 1)[0]  # the old stamp had no ctime
+        path.write_text(" ".join(old) + "\n" + payload)
+    elif why == "mtime restored":  # a same-size edit with the mtime put back (cp -p, touch -r)
+        store()
+        config = home["AWS_CONFIG_FILE"]
+        before = os.stat(config)
+        time.sleep(0.05)
+        text = open(config).read()
+        with open(config, "r+") as f:  # in place: same inode, same size, another role
+            f.write(text.replace("AdminRole", "OtherRole"))
+        os.utime(config, ns=(before.st_atime_ns, before.st_mtime_ns))
+        after = os.stat(config)
+        assert (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size, before.st_mtime_ns)
     else:
         path = store() and paths.creds_file("fastp")
         path.write_bytes(path.read_bytes()[:-20])

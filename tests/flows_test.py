@@ -13,7 +13,7 @@ import pytest
 
 from keyrack_sh import cache, paths
 from keyrack_sh.errors import UserError
-from keyrack_sh.flows import device, pkce, register
+from keyrack_sh.flows import device, pkce, portal, register
 from keyrack_sh.profiles import SsoSession
 
 DEVICE = "urn:ietf:params:oauth:grant-type:device_code"
@@ -98,7 +98,7 @@ def test_an_expired_device_code_gives_up_with_a_clear_error(sandbox: Any, sessio
     client = register.client_for(session)
     sandbox.behaviour = "ignore"
     sandbox.fail("CreateToken", "ExpiredTokenException", grant_type=DEVICE)
-    with pytest.raises(UserError, match="timed out"):
+    with pytest.raises(UserError, match="sign-in code .* expired before it was approved"):
         device.sign_in(session, client, no_browser=True, timeout=60, sleep=lambda s: None)
 
 
@@ -107,3 +107,75 @@ def test_a_denied_device_code_is_a_user_error(sandbox: Any, session: SsoSession)
     sandbox.behaviour = "deny"
     with pytest.raises(UserError, match="denied"):
         device.sign_in(session, client, no_browser=False, timeout=30, sleep=lambda s: time.sleep(0.3))
+
+
+def test_the_redirect_page_does_not_claim_the_unlock_before_the_token_is_issued() -> None:
+    import http.server
+    import threading
+
+    callback = pkce._Callback("st")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), callback.handler())
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        page = urllib.request.urlopen(f"http://127.0.0.1:{server.server_address[1]}/oauth/callback?code=c&state=st",
+                                      timeout=5).read().decode()
+    finally:
+        server.shutdown()
+        server.server_close()
+    # CreateToken has not run yet: the terminal, not the browser, says whether keyrack is unlocked.
+    assert "unlocked" not in page
+    assert "return to your terminal" in page.lower()
+
+
+def test_the_registration_is_renewed_when_the_scopes_change(sandbox: Any, session: SsoSession) -> None:
+    first = register.client_for(session)
+    wider = SsoSession(name=session.name, start_url=session.start_url, region=session.region,
+                       scopes=("sso:account:access", "codewhisperer:completions"))
+    second = register.client_for(wider)
+    assert second["clientId"] != first["clientId"] and second["scopes"] == ["sso:account:access", "codewhisperer:completions"]
+    assert register.client_for(wider) == second
+    assert sandbox.count("RegisterClient") == 2
+
+
+def test_a_device_code_that_expires_before_our_timeout_says_the_code_expired(sandbox: Any,
+                                                                             session: SsoSession) -> None:
+    client = register.client_for(session)
+    sandbox.behaviour = "ignore"
+    sandbox.set_lifetimes(device_code=2)
+    with pytest.raises(UserError, match="sign-in code for sso-session 's1' expired before it was approved"):
+        device.sign_in(session, client, no_browser=True, timeout=60, sleep=lambda s: time.sleep(0.1))
+    # Our own, shorter timeout is still reported as ours.
+    sandbox.set_lifetimes(device_code=600)
+    with pytest.raises(UserError, match="timed out after 1 s"):
+        device.sign_in(session, client, no_browser=True, timeout=1, sleep=lambda s: time.sleep(0.1))
+
+
+@pytest.mark.parametrize("region", ["us_east_1", "us-east-1 ", ""])
+def test_a_malformed_region_is_a_user_error_naming_it(session: SsoSession, region: str) -> None:
+    bad = SsoSession(name=session.name, start_url=session.start_url, region=region)
+    expected = repr(region) if region else "no IAM Identity Center region"
+    calls = [lambda: register.client_for(bad, force=True),
+             lambda: pkce.sign_in(bad, {"clientId": "c", "clientSecret": "s"}, no_browser=True, timeout=1),
+             lambda: device.sign_in(bad, {"clientId": "c", "clientSecret": "s"}, no_browser=True, timeout=1),
+             lambda: portal.role_credentials(bad, "token", "111111111111", "AdminRole"),
+             lambda: portal.logout(region, "token"),
+             lambda: portal.list_accounts(bad, "token")]
+    for call in calls:
+        with pytest.raises(UserError) as caught:
+            call()
+        assert expected in str(caught.value) and "sso_region" in (caught.value.hint or "")
+
+
+def test_botocore_failures_read_as_sentences() -> None:
+    from botocore.exceptions import ClientError, EndpointConnectionError, NoRegionError
+
+    from keyrack_sh import aws
+
+    assert str(aws.translate(EndpointConnectionError(endpoint_url="https://x"), "to log out")) == \
+        "cannot reach IAM Identity Center to log out"
+    assert str(aws.translate(NoRegionError(), "to log out")) == \
+        "no IAM Identity Center region is set, needed to log out"
+    throttled = ClientError({"Error": {"Code": "ThrottlingException"},
+                             "ResponseMetadata": {"HTTPStatusCode": 429}}, "Logout")
+    assert str(aws.translate(throttled, "to log out")) == \
+        "IAM Identity Center failed to log out (ThrottlingException, HTTP 429)"

@@ -2,8 +2,16 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import subprocess
+import sys
+import time
 
+import pytest
 from engine_support import Home, assert_one_line_failure, home  # noqa: F401 (fixture)
+
+from keyrack_sh import resources
 
 
 def unlock_both(home: Home) -> None:
@@ -45,8 +53,10 @@ def test_a_failed_server_logout_is_reported_and_local_state_still_cleared(home: 
     unlock_both(home)
     home.sandbox.fail("Logout", "InternalServerException", times=10, status=500)
     proc = home.keyrack("relock", "p1")
-    assert proc.returncode == 0, proc.stderr
+    # Exit 1: the browser's sign-in may live on at AWS. The local state is gone all the same.
+    assert proc.returncode == 1, proc.stderr
     assert "server sign-out not done" in proc.stdout and "InternalServerException" in proc.stdout
+    assert "sign-out at AWS failed" in proc.stderr
     assert not home.token_file("s1").exists() and not home.creds_file("p1").exists()
     assert home.token_file("s2").exists()
 
@@ -71,3 +81,81 @@ def test_relocking_a_locked_session_is_harmless(home: Home) -> None:
 
 def test_relock_of_an_unknown_profile_is_a_one_line_user_error(home: Home) -> None:
     assert_one_line_failure(home.keyrack("relock", "ghost"), 2, "'ghost'")
+
+
+def test_logout_goes_to_the_tokens_own_region(home: Home) -> None:
+    assert home.credential_process("p1").returncode == 0
+    # The config's region is not where this token was issued (here: not even a region).
+    proc = home.python("from keyrack_sh import engine; r = engine.relock('s1', region='us_east_1'); "
+                       "print(r.logged_out, r.logout_error)")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "None"]
+    assert home.sandbox.count("Logout") == 1
+
+
+@pytest.mark.parametrize("region", ["us_east_1", None])
+def test_a_token_with_a_bad_or_no_region_still_clears_the_local_state(home: Home, region: str | None) -> None:
+    unlock_both(home)
+    token = json.loads(home.token_file("s1").read_text())
+    if region is None:
+        token.pop("region")
+    else:
+        token["region"] = region
+    home.token_file("s1").write_text(json.dumps(token))
+    # No region from the config either (a session relocked by name after it left the config).
+    proc = home.python("from keyrack_sh import engine; r = engine.relock('s1'); "
+                       "print(r.logged_out, r.logout_failed, len(r.removed)); print(r.logout_error)")
+    assert proc.returncode == 0, proc.stderr
+    status, error = proc.stdout.splitlines()
+    assert status == "False True 3"
+    assert (region or "no IAM Identity Center region") in error
+    assert not home.token_file("s1").exists() and not home.creds_file("p1").exists()
+    assert home.prompt_line("s1").startswith("locked ")
+    assert home.sandbox.count("Logout") == 0
+
+
+def test_relock_with_a_malformed_token_region_exits_1_and_says_so(home: Home) -> None:
+    unlock_both(home)
+    token = json.loads(home.token_file("s1").read_text())
+    home.token_file("s1").write_text(json.dumps({**token, "region": "us_east_1"}))
+    proc = home.keyrack("relock", "p1")
+    assert proc.returncode == 1, proc.stderr
+    assert "server sign-out not done" in proc.stdout and "'us_east_1'" in proc.stdout
+    assert "sign-out at AWS failed" in proc.stderr and "unexpected" not in proc.stderr
+    assert not home.token_file("s1").exists() and not home.creds_file("p1").exists()
+
+
+def test_a_lookup_racing_a_relock_never_brings_the_credentials_back(home: Home) -> None:
+    """A relock holds the lock while it deletes; a sibling profile's lookup must not copy p1's
+    credentials (read before the delete) into its own file afterwards."""
+    assert home.credential_process("p1").returncode == 0
+    # The relock takes the lock and waits (as if its Logout were slow) until the lookup is running.
+    relocker = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys\nfrom keyrack_sh import engine, lock\n"
+         "with lock.session_lock('s1', timeout=5):\n"
+         "    print('held', flush=True)\n"
+         "    sys.stdin.readline()\n"
+         "    print(engine.relock('s1').logged_out, flush=True)\n"],
+        env=home.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    lookup = None
+    try:
+        assert relocker.stdout is not None and relocker.stdout.readline() == "held\n"
+        lookup = subprocess.Popen(shlex.split(resources.credential_process_command("p1b")),
+                                  env={**home.env, "KEYRACK_AUTO_UNLOCK": "never"}, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+                                  start_new_session=True)
+        time.sleep(1.5)  # the lookup has read the caches by now (before the fix it had answered, too)
+        relocker.stdin.write("go\n")
+        relocker.stdin.flush()
+        assert relocker.stdout.readline() == "True\n"
+        relocker.wait(timeout=10)
+        out, err = lookup.communicate(timeout=60)
+        assert (lookup.returncode, out) == (2, ""), (lookup.returncode, out, err)
+        assert "keyrack unlock p1b" in err
+        assert not home.creds_file("p1b").exists() and not home.creds_file("p1").exists()
+    finally:
+        for proc in (relocker, lookup):
+            if proc is not None and proc.poll() is None:
+                os.killpg(proc.pid, 9)
+                proc.wait()

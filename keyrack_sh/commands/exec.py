@@ -8,6 +8,16 @@ import sys
 from keyrack_sh import engine
 from keyrack_sh.errors import UserError
 
+# The shell's codes for a command that could not be run, as any wrapper that
+# passes exit codes through reports them (env, nice, timeout...).
+EXIT_NOT_FOUND = 127
+EXIT_CANNOT_RUN = 126
+
+
+def _fail(code: int, message: str) -> int:
+    print(f"keyrack: {message}", file=sys.stderr)
+    return code
+
 
 def run(args: argparse.Namespace) -> int:
     cmd = list(args.cmd)
@@ -28,9 +38,9 @@ def run(args: argparse.Namespace) -> int:
         # Become the command: its exit code and signals are the caller's, with nothing in between.
         os.execvpe(cmd[0], cmd, env)
     except FileNotFoundError:
-        raise UserError(f"command not found: {cmd[0][:80]!r}") from None
+        return _fail(EXIT_NOT_FOUND, f"command not found: {cmd[0][:80]!r}")
     except PermissionError:
-        raise UserError(f"cannot run {cmd[0][:80]!r}: permission denied") from None
+        return _fail(EXIT_CANNOT_RUN, f"cannot run {cmd[0][:80]!r}: permission denied")
     except OSError as exc:
-        raise UserError(f"cannot run {cmd[0][:80]!r}: {exc.strerror}") from None
-    return 127  # not reached: execvpe returns only by raising
+        return _fail(EXIT_CANNOT_RUN, f"cannot run {cmd[0][:80]!r}: {exc.strerror}")
+    return EXIT_NOT_FOUND  # not reached: execvpe returns only by raising

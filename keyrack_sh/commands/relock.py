@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from keyrack_sh import engine, profiles, validate
 
@@ -27,9 +28,12 @@ def _targets(args: argparse.Namespace) -> list[tuple[str, str | None]]:
 
 def run(args: argparse.Namespace) -> int:
     results = [engine.relock(name, region=region) for name, region in _targets(args)]
+    # Exit 1 when a signed-in session could not be signed out at AWS: the local
+    # state is gone, but the sign-in may still be alive in the browser.
+    status = 1 if any(r.logout_failed for r in results) else 0
     if args.json:
         print(json.dumps([r.to_json() for r in results], sort_keys=True))
-        return 0
+        return status
     if not results:
         print("no sso-sessions to relock")
     for r in results:
@@ -40,4 +44,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             how = "server sign-out not done"
         print(f"relocked sso-session {r.session}: {how}; removed {len(r.removed)} local file(s)")
-    return 0
+    for r in results:
+        if r.logout_failed:
+            print(f"keyrack: sso-session {r.session} is locked here, but the sign-out at AWS failed: "
+                  "the browser may still be signed in to the AWS access portal", file=sys.stderr)
+    return status

@@ -16,8 +16,8 @@ SLOW_DOWN_STEP = 5
 def sign_in(session: SsoSession, client: dict[str, Any], *, no_browser: bool, timeout: float,
             sleep: Any = time.sleep) -> dict[str, Any]:
     """Start a device authorization, show the code, poll until approved, denied or timed out."""
-    oidc = aws.oidc_client(session.region)
     try:
+        oidc = aws.oidc_client(session.region)
         auth = oidc.start_device_authorization(clientId=client["clientId"], clientSecret=client["clientSecret"],
                                                startUrl=session.start_url)
     except Exception as exc:
@@ -27,7 +27,10 @@ def sign_in(session: SsoSession, client: dict[str, Any], *, no_browser: bool, ti
     url = auth.get("verificationUriComplete") or auth["verificationUri"]
     browser.open_url(url, no_browser=no_browser, what=f"sso-session {session.name!r}", code=auth.get("userCode"))
     interval = float(auth.get("interval") or 5)
-    deadline = time.monotonic() + min(timeout, float(auth.get("expiresIn") or timeout))
+    code_life = float(auth.get("expiresIn") or timeout)
+    # Whichever ends first: our own timeout, or the device code's life at the server.
+    code_expires_first = code_life < timeout
+    deadline = time.monotonic() + min(timeout, code_life)
     while True:
         started = time.time()
         try:
@@ -40,7 +43,7 @@ def sign_in(session: SsoSession, client: dict[str, Any], *, no_browser: bool, ti
             elif code == "SlowDownException":
                 interval += SLOW_DOWN_STEP
             elif code == "ExpiredTokenException":
-                raise _timed_out(session, timeout) from None
+                raise _code_expired(session) from None
             elif register.is_invalid_client(exc):
                 raise register.InvalidClient() from None
             elif code in ("AccessDeniedException", "InvalidGrantException"):
@@ -56,8 +59,13 @@ def sign_in(session: SsoSession, client: dict[str, Any], *, no_browser: bool, ti
                                     expires_in=float(resp.get("expiresIn") or 3600) - (time.time() - started),
                                     refresh_token=resp.get("refreshToken"), client=client)
         if time.monotonic() + interval > deadline:
-            raise _timed_out(session, timeout)
+            raise _code_expired(session) if code_expires_first else _timed_out(session, timeout)
         sleep(interval)
+
+
+def _code_expired(session: SsoSession) -> UserError:
+    return UserError(f"the sign-in code for sso-session {session.name!r} expired before it was approved",
+                     hint="run the command again and approve the new code in the browser")
 
 
 def _timed_out(session: SsoSession, timeout: float) -> UserError:

@@ -46,7 +46,9 @@ class _Callback:
                 outer.result = query
                 outer.done.set()
                 ok = "code" in query
-                self._reply(200, b"keyrack is unlocked." if ok else b"Sign-in was not approved.")
+                # CreateToken has not run yet: the terminal says whether the unlock worked.
+                self._reply(200, b"Sign-in approved. Return to your terminal." if ok
+                            else b"Sign-in was not approved.")
 
             def _reply(self, status: int, text: bytes) -> None:
                 body = _PAGE % text
@@ -64,7 +66,11 @@ class _Callback:
 
 def sign_in(session: SsoSession, client: dict[str, Any], *, no_browser: bool, timeout: float) -> dict[str, Any]:
     """Run the browser sign-in and return a token record in the AWS CLI v2 format."""
-    oidc = aws.oidc_client(session.region)
+    try:
+        oidc = aws.oidc_client(session.region)
+        endpoint = oidc.meta.endpoint_url
+    except Exception as exc:
+        raise aws.translate(exc, "to start a browser sign-in") from None
     verifier = secrets.token_urlsafe(64)
     state = secrets.token_urlsafe(24)
     callback = _Callback(state)
@@ -84,7 +90,7 @@ def sign_in(session: SsoSession, client: dict[str, Any], *, no_browser: bool, ti
             "scopes": " ".join(session.scopes),
             "code_challenge": challenge_for(verifier),
         }, quote_via=urllib.parse.quote)
-        url = f"{oidc.meta.endpoint_url.rstrip('/')}/authorize?{query}"
+        url = f"{endpoint.rstrip('/')}/authorize?{query}"
         browser.open_url(url, no_browser=no_browser, what=f"sso-session {session.name!r}")
         if not callback.done.wait(timeout):
             raise UserError(f"sign-in to sso-session {session.name!r} timed out after {timeout:g} s",

@@ -23,8 +23,8 @@ class Unauthorized(UserError):
 
 def role_credentials(session: SsoSession, access_token: str, account_id: str, role_name: str) -> dict[str, Any]:
     """credential_process JSON for the role, from GetRoleCredentials."""
-    sso = aws.portal_client(session.region)
     try:
+        sso = aws.portal_client(session.region)
         resp = sso.get_role_credentials(roleName=role_name, accountId=account_id, accessToken=access_token)
     except Exception as exc:
         code = aws.error_code(exc)
@@ -41,8 +41,8 @@ def role_credentials(session: SsoSession, access_token: str, account_id: str, ro
 
 def logout(region: str, access_token: str) -> None:
     """End the session at IAM Identity Center (also ends the browser's sign-in)."""
-    sso = aws.portal_client(region)
     try:
+        sso = aws.portal_client(region)
         sso.logout(accessToken=access_token)
     except Exception as exc:
         if aws.error_code(exc) == "UnauthorizedException":
@@ -52,8 +52,8 @@ def logout(region: str, access_token: str) -> None:
 
 def list_accounts(session: SsoSession, access_token: str) -> list[dict[str, Any]]:
     """Every account the token can reach (pages followed)."""
-    sso = aws.portal_client(session.region)
     try:
+        sso = aws.portal_client(session.region)
         out: list[dict[str, Any]] = []
         for page in sso.get_paginator("list_accounts").paginate(accessToken=access_token):
             out.extend(page.get("accountList", []))
@@ -65,8 +65,8 @@ def list_accounts(session: SsoSession, access_token: str) -> list[dict[str, Any]
 
 
 def list_account_roles(session: SsoSession, access_token: str, account_id: str) -> list[dict[str, Any]]:
-    sso = aws.portal_client(session.region)
     try:
+        sso = aws.portal_client(session.region)
         out: list[dict[str, Any]] = []
         for page in sso.get_paginator("list_account_roles").paginate(accessToken=access_token, accountId=account_id):
             out.extend(page.get("roleList", []))

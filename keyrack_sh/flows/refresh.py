@@ -22,9 +22,9 @@ def renew(session: SsoSession, token: dict[str, Any]) -> dict[str, Any] | None:
         return None
     client = {"clientId": token["clientId"], "clientSecret": token["clientSecret"],
               "expiresAt": cache.registration_expiry(token) or time.time() + 86400}
-    oidc = aws.oidc_client(token.get("region") or session.region)
     started = time.time()
     try:
+        oidc = aws.oidc_client(token.get("region") or session.region)
         resp = oidc.create_token(clientId=client["clientId"], clientSecret=client["clientSecret"],
                                  grantType="refresh_token", refreshToken=token["refreshToken"])
     except Exception as exc:

@@ -29,14 +29,15 @@ def client_for(session: SsoSession, *, client_name: str | None = None, flow: str
     name = client_name or globals()["client_name"](session)
     cached = None if force else cache.read_client(session.name)
     if (cached is not None and cached.get("clientName") == name and cached.get("startUrl") == session.start_url
-            and cached.get("region") == session.region and cached["expiresAt"] - time.time() > MIN_LEFT):
+            and cached.get("region") == session.region and cached.get("scopes") == list(session.scopes)
+            and cached["expiresAt"] - time.time() > MIN_LEFT):
         return cached
     return register(session, name)
 
 
 def register(session: SsoSession, name: str) -> dict[str, Any]:
-    oidc = aws.oidc_client(session.region)
     try:
+        oidc = aws.oidc_client(session.region)
         resp = oidc.register_client(
             clientName=name, clientType="public", scopes=list(session.scopes),
             grantTypes=GRANT_TYPES, redirectUris=[REDIRECT_URI], issuerUrl=session.start_url,
