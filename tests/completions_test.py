@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from keyrack_sh import cli, shells
-from shell_support import (SHELLS, Tmux, make_env, render_hook, require, run_shell, source,
+from shell_support import (SHELLS, Tmux, make_env, require, run_shell, source,
                                  write_profile_state)
 
 PROFILE_COMMANDS = ("set", "unlock", "relock", "status", "credential-process", "use", "export", "exec", "remove")
@@ -49,13 +49,6 @@ def test_the_completion_files_pass_their_linters():
         require(tool)
         r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
         assert (r.returncode, r.stdout, r.stderr) == (0, "", ""), argv
-
-
-@pytest.fixture(scope="module")
-def hooks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    tmp = tmp_path_factory.mktemp("hooks")
-    env = make_env(tmp)
-    return {shell: render_hook(shell, tmp, env) for shell in SHELLS}
 
 
 @pytest.fixture

@@ -114,6 +114,16 @@ def env(isolated_home: TestHome) -> dict[str, str]:
     return dict(os.environ)
 
 
+@pytest.fixture(scope="module")
+def hooks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The hook rendered once per test module for each shell (bash, zsh, fish): shell -> file."""
+    from shell_support import SHELLS, make_env, render_hook
+
+    tmp = tmp_path_factory.mktemp("hooks")
+    env = make_env(tmp)
+    return {shell: render_hook(shell, tmp, env) for shell in SHELLS}
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     """In CI every tool a test needs is installed (.ci/run), so a skip there is a failure."""

@@ -26,15 +26,6 @@ HOSTILE = [
 ]
 
 
-@pytest.fixture(scope="module")
-def hooks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from shell_support import make_env
-
-    tmp = tmp_path_factory.mktemp("hooks")
-    env = make_env(tmp)
-    return {shell: render_hook(shell, tmp, env) for shell in SHELLS}
-
-
 @pytest.fixture
 def shenv(tmp_path: Path) -> dict[str, str]:
     from shell_support import make_env

@@ -13,19 +13,12 @@ from pathlib import Path
 import pytest
 
 from keyrack_sh import shells
-from shell_support import (SHELLS, make_env, render_hook, require, run_shell, shell_argv, source,
+from shell_support import (SHELLS, make_env, require, run_shell, shell_argv, source,
                                  write_profile_state, write_session_state)
 
 M = 60
 H = 3600
 SLACK = 30  # seconds of headroom so a slow test run still shows the same minute
-
-
-@pytest.fixture(scope="module")
-def hooks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    tmp = tmp_path_factory.mktemp("hooks")
-    env = make_env(tmp)
-    return {shell: render_hook(shell, tmp, env) for shell in SHELLS}
 
 
 @pytest.fixture
