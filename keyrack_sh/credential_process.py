@@ -94,6 +94,10 @@ def main(argv: Sequence[str]) -> int:
         os.dup2(devnull, 1)
         os.close(devnull)
     try:
+        if sys.flags.no_site:  # run as `python -I -S fast.py` and the cache missed
+            import site
+
+            site.main()
         if len(argv) != 1 or argv[0].startswith("-"):
             raise UserError("usage: keyrack credential-process PROFILE")
         line = respond(argv[0])

@@ -96,10 +96,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _slow(argv: list[str]) -> int:
-    if sys.flags.no_site:
-        import site
-
-        site.main()
+    # credential_process imports only builtins before it has set stdout aside;
+    # then it enables site (whose .pth files could print) and the rest.
     parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     if parent not in sys.path:
         sys.path.insert(0, parent)

@@ -166,3 +166,21 @@ def test_the_miss_imports_keyrack_only_after_the_cache_said_no(home: dict[str, s
     imported = {line.split("|")[-1].strip() for line in proc.stderr.decode().splitlines() if "|" in line}
     assert "keyrack_sh.credential_process" in imported
     assert proc.returncode == 2
+
+
+def test_nothing_site_prints_while_starting_the_slow_path_reaches_the_sdks_stdout(
+        home: dict[str, str], tmp_path: Path) -> None:
+    # A copy of the package beside a sitecustomize that prints, as a .pth line or
+    # sitecustomize of a user's Python may: site runs only once stdout is set aside.
+    import shutil
+
+    root = tmp_path / "install"
+    shutil.copytree(resources.fast_entry().parent, root / "keyrack_sh",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "sitecustomize.py").write_text("print('NOISE FROM SITE')\n")
+    argv = [sys.executable, "-I", "-S", str(root / "keyrack_sh" / "fast.py"), "fastp"]
+    proc = subprocess.run(argv, env=home, capture_output=True, timeout=60, stdin=subprocess.DEVNULL,
+                          start_new_session=True)
+    assert b"NOISE FROM SITE" in proc.stderr  # site did run, on the miss
+    assert proc.stdout == b""  # and nothing but an answer ever reaches stdout
+    assert proc.returncode == 2
