@@ -23,6 +23,9 @@ FLOWS = ("pkce", "device")
 # shorter-lived than that plus a margin, or every SDK call runs the helper.
 # The same margin as the hot path's, or credentials it refuses would be reused here.
 ROLE_CREDS_MIN_LEFT = fast.MIN_LEFT
+# Credentials handed to a process that cannot renew them (export, exec: a long
+# terraform apply) get at least this long, when the role's session allows it.
+HANDOFF_MIN_LEFT = 50 * 60
 # An access token this close to expiry is renewed rather than used.
 TOKEN_MIN_LEFT = 60
 NO_SIGNIN_LOCK_WAIT = 15.0
@@ -273,7 +276,7 @@ def _locked_error(session_name: str, profile: str | None, policy: str | None = N
 
 def credentials(profile: Profile, session: SsoSession, *, policy: str, flow: str | None = None,
                 no_browser: bool = False, on_wait: Callable[[int | None], None] | None = None,
-                stamp: str | None = None) -> dict[str, Any]:
+                stamp: str | None = None, min_left: float = ROLE_CREDS_MIN_LEFT) -> dict[str, Any]:
     """The profile's role credentials (credential_process JSON), by the resolution order.
 
     1. cached role credentials with enough time left (any profile of the same
@@ -292,7 +295,7 @@ def credentials(profile: Profile, session: SsoSession, *, policy: str, flow: str
     # Copying another profile's credentials happens under the lock, so a relock (which holds it
     # while deleting) can never be undone by a lookup that read the old files just before.
     hit = cache.own_role_creds(profile.name, session.name, profile.account_id, profile.role_name, stamp,
-                               ROLE_CREDS_MIN_LEFT)
+                               min_left)
     if hit is not None:
         return hit
     if os.environ.get(SIGNING_IN_ENV) == session.name:
@@ -308,7 +311,7 @@ def credentials(profile: Profile, session: SsoSession, *, policy: str, flow: str
     # nothing hangs for minutes behind a browser window someone else left open.
     wait = lock_timeout() if allowed else min(lock_timeout(), NO_SIGNIN_LOCK_WAIT)
     with lock.session_lock(session.name, timeout=wait, on_wait=on_wait):
-        hit = cache.find_role_creds(session.name, profile.account_id, profile.role_name, ROLE_CREDS_MIN_LEFT)
+        hit = cache.find_role_creds(session.name, profile.account_id, profile.role_name, min_left)
         if hit is not None:
             return _remember(profile, session, hit, stamp)
         return _fetch_locked(profile, session, policy=policy, flow=flow or profile.login or "pkce",
@@ -425,7 +428,7 @@ def profile_credentials(profile_name: str) -> tuple[dict[str, Any], dict[str, st
     config = profiles.load()
     profile = config.profile(profile_name)
     session = config.session(profile.session)
-    creds = credentials(profile, session, policy=policy_for(profile))
+    creds = credentials(profile, session, policy=policy_for(profile), min_left=HANDOFF_MIN_LEFT)
     env: dict[str, str | None] = {
         "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
         "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],

@@ -71,3 +71,20 @@ def test_exec_on_a_locked_session_with_policy_never_runs_nothing(home: Home, tmp
     proc = home.keyrack("exec", "p1", "--", "touch", str(marker), KEYRACK_AUTO_UNLOCK="never")
     assert_one_line_failure(proc, 2, "keyrack unlock p1")
     assert not marker.exists()
+
+
+def test_exec_and_export_hand_out_credentials_with_at_least_50_minutes_when_the_role_allows(home: Home) -> None:
+    # A child process cannot renew what it is given: cached credentials with 40 minutes
+    # left are fine for an SDK (which asks again) but not for a long `terraform apply`.
+    home.sandbox.set_lifetimes(role_credentials=40 * 60)
+    cached = json.loads(home.credential_process("p1").stdout)
+    home.sandbox.set_lifetimes(role_credentials=3600)
+    fetched = home.sandbox.count("GetRoleCredentials")
+    proc = home.keyrack("exec", "p1", "--", sys.executable, "-c",
+                        "import os; print(os.environ['AWS_CREDENTIAL_EXPIRATION'])")
+    assert proc.returncode == 0, proc.stderr
+    assert home.sandbox.count("GetRoleCredentials") == fetched + 1
+    assert proc.stdout.strip() > cached["Expiration"]
+    # Now cached with an hour left: export reuses them, no new fetch.
+    assert json.loads(home.keyrack("export", "p1", "--format", "json").stdout)["Expiration"] == proc.stdout.strip()
+    assert home.sandbox.count("GetRoleCredentials") == fetched + 1
