@@ -121,6 +121,19 @@ def make_token(*, start_url: str, region: str, access_token: str, expires_in: fl
     return token
 
 
+
+def token_from_answer(answer: dict[str, Any], *, asked_at: float, start_url: str, region: str,
+                      client: dict[str, Any], refresh_token: str | None = None) -> dict[str, Any]:
+    """The token record for a CreateToken answer to a request sent at `asked_at`.
+
+    `expiresIn` counts from the answer; counting from the request keeps the
+    recorded expiry on the safe side. `refresh_token` is kept when the answer
+    brings no new one (a refresh that does not rotate).
+    """
+    return make_token(start_url=start_url, region=region, access_token=answer["accessToken"],
+                      expires_in=float(answer.get("expiresIn") or 3600) - (time.time() - asked_at),
+                      refresh_token=answer.get("refreshToken") or refresh_token, client=client)
+
 # -- client registrations -------------------------------------------------------
 
 

@@ -123,7 +123,5 @@ def sign_in(session: SsoSession, client: dict[str, Any], *, no_browser: bool, ti
         raise aws.translate(exc, "to issue a token") from None
     if not resp.get("accessToken"):
         raise ServiceError("IAM Identity Center returned no access token")
-    return cache.make_token(start_url=session.start_url, region=session.region,
-                            access_token=resp["accessToken"],
-                            expires_in=float(resp.get("expiresIn") or 3600) - (time.time() - started),
-                            refresh_token=resp.get("refreshToken"), client=client)
+    return cache.token_from_answer(resp, asked_at=started, start_url=session.start_url, region=session.region,
+                                   client=client)

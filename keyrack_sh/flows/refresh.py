@@ -33,8 +33,6 @@ def renew(session: SsoSession, token: dict[str, Any]) -> dict[str, Any] | None:
         raise aws.translate(exc, "to renew the session") from None
     if not resp.get("accessToken"):
         return None
-    return cache.make_token(start_url=token.get("startUrl") or session.start_url,
-                            region=token.get("region") or session.region,
-                            access_token=resp["accessToken"],
-                            expires_in=float(resp.get("expiresIn") or 3600) - (time.time() - started),
-                            refresh_token=resp.get("refreshToken") or token["refreshToken"], client=client)
+    return cache.token_from_answer(resp, asked_at=started, start_url=token.get("startUrl") or session.start_url,
+                                   region=token.get("region") or session.region, client=client,
+                                   refresh_token=token["refreshToken"])
