@@ -52,26 +52,23 @@ def logout(region: str, access_token: str) -> None:
 
 def list_accounts(session: SsoSession, access_token: str) -> list[dict[str, Any]]:
     """Every account the token can reach (pages followed)."""
-    try:
-        sso = aws.portal_client(session.region)
-        out: list[dict[str, Any]] = []
-        for page in sso.get_paginator("list_accounts").paginate(accessToken=access_token):
-            out.extend(page.get("accountList", []))
-        return out
-    except Exception as exc:
-        if aws.error_code(exc) == "UnauthorizedException":
-            raise Unauthorized("token rejected") from None
-        raise aws.translate(exc, "to list accounts") from None
+    return _every_page(session, "list_accounts", "accountList", "to list accounts", accessToken=access_token)
 
 
 def list_account_roles(session: SsoSession, access_token: str, account_id: str) -> list[dict[str, Any]]:
+    """Every role of `account_id` the token can reach (pages followed)."""
+    return _every_page(session, "list_account_roles", "roleList", "to list roles",
+                       accessToken=access_token, accountId=account_id)
+
+
+def _every_page(session: SsoSession, operation: str, key: str, what: str, **params: str) -> list[dict[str, Any]]:
     try:
         sso = aws.portal_client(session.region)
         out: list[dict[str, Any]] = []
-        for page in sso.get_paginator("list_account_roles").paginate(accessToken=access_token, accountId=account_id):
-            out.extend(page.get("roleList", []))
+        for page in sso.get_paginator(operation).paginate(**params):
+            out.extend(page.get(key, []))
         return out
     except Exception as exc:
         if aws.error_code(exc) == "UnauthorizedException":
             raise Unauthorized("token rejected") from None
-        raise aws.translate(exc, "to list roles") from None
+        raise aws.translate(exc, what) from None
