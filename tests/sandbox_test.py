@@ -673,8 +673,12 @@ def test_own_sts_answers_for_the_credentials_it_minted():
         assert identity["Arn"] == assumed_role_arn("111111111111", "ReadOnly", "carol")
         assert identity["Account"] == "111111111111"
         assert identity["UserId"].startswith("AROA") and identity["UserId"].endswith(":carol")
+        def tampered(value: str) -> str:
+            # Never a no-op: a secret that already ends in "x" gets "y".
+            return value[:-1] + ("y" if value.endswith("x") else "x")
+
         for secret, session_token, code in (
-                (creds["secretAccessKey"][:-1] + "x", creds["sessionToken"], "SignatureDoesNotMatch"),
+                (tampered(creds["secretAccessKey"]), creds["sessionToken"], "SignatureDoesNotMatch"),
                 (creds["secretAccessKey"], creds["sessionToken"] + "x", "InvalidClientTokenId")):
             with pytest.raises(botocore.exceptions.ClientError) as info:
                 sts_with(secret, session_token).get_caller_identity()
