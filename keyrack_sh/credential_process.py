@@ -42,18 +42,19 @@ def resolve(profile_name: str, *, expect_session: str | None = None) -> bytes:
 
 
 # How long a caller waits for a concurrent unlock's answer before going the
-# full way (where the unlock policy sets the wait).
+# full way (where the unlock policy sets the wait), counting its wait at fast.py's gate.
 HERD_WAIT = 15.0
 
 
-def respond(profile_name: str) -> bytes:
+def respond(profile_name: str, *, waited: float = 0.0) -> bytes:
     """resolve(), but a caller that finds the session's lock taken waits for that unlock's answer.
 
-    This is what makes a herd cheap: fifty SDK processes starting at once on a
-    locked session each pay only for the interpreter and the lock (never for
-    the engine, configparser or boto3) while one of them signs in; they leave
-    as soon as its credentials are cached. Whoever gets the lock keeps it for
-    the whole resolution (the engine re-enters it), so nobody slips past.
+    fast.py's gate already keeps a herd of one profile out of here; this wait is
+    for the callers of the session's other profiles: they pay for the lock
+    (never for the engine, configparser or boto3) while one caller signs in,
+    and leave as soon as their credentials are cached. Whoever gets the lock
+    keeps it for the whole resolution (the engine re-enters it), so nobody
+    slips past.
     """
     from keyrack_sh import fast, lock, paths
 
@@ -67,7 +68,7 @@ def respond(profile_name: str) -> bytes:
         return resolve(profile_name)  # unknown to the prompt state yet, or our own sign-in's child
     entered = False
     try:
-        with lock.session_lock(session, timeout=HERD_WAIT,
+        with lock.session_lock(session, timeout=max(HERD_WAIT - waited, 0.0),
                                ready=lambda: fast.cached(profile_name) is not None) as held:
             entered = True
             cached = fast.cached(profile_name)
@@ -83,7 +84,8 @@ def respond(profile_name: str) -> bytes:
     return resolve(profile_name)  # waited HERD_WAIT in vain, or the answer vanished (a relock)
 
 
-def main(argv: Sequence[str]) -> int:
+def main(argv: Sequence[str], *, gate: int | None = None, waited: float = 0.0) -> int:
+    """Answer the SDK; `gate` is fast.py's herd gate when this process holds it, `waited` its wait there."""
     # Keep the real stdout for the answer alone: a browser command, a library or
     # a stray print during sign-in must not corrupt the JSON the SDK parses.
     answer = os.dup(1)
@@ -100,9 +102,9 @@ def main(argv: Sequence[str]) -> int:
             site.main()
         if len(argv) != 1 or argv[0].startswith("-"):
             raise UserError("usage: keyrack credential-process PROFILE")
-        line = respond(argv[0])
+        line = respond(argv[0], waited=waited)
     except KeyrackError as exc:
-        print(exc.render(), file=sys.stderr)
+        _failed(gate, exc.exit_code, _naming_the_profile(exc.render(), argv))
         return exc.exit_code
     except KeyboardInterrupt:
         print("keyrack: interrupted", file=sys.stderr)
@@ -110,7 +112,7 @@ def main(argv: Sequence[str]) -> int:
     except Exception as exc:  # never a traceback into an SDK's error message
         log = _crash_log()
         where = f"; details in {log}" if log else ""
-        print(f"keyrack: credential-process failed unexpectedly ({type(exc).__name__}){where}", file=sys.stderr)
+        _failed(gate, EXIT_SERVICE, f"keyrack: credential-process failed unexpectedly ({type(exc).__name__}){where}")
         return EXIT_SERVICE
     finally:
         sys.stdout.flush()
@@ -121,6 +123,22 @@ def main(argv: Sequence[str]) -> int:
     finally:
         os.close(answer)
     return 0
+
+
+def _naming_the_profile(line: str, argv: Sequence[str]) -> str:
+    """The SDK shows our line among its own: say which profile failed, once."""
+    if len(argv) != 1 or not argv[0] or f"{argv[0]!r}" in line or not line.startswith("keyrack: "):
+        return line
+    return f"keyrack: profile {argv[0]!r}: " + line[len("keyrack: "):]
+
+
+def _failed(gate: int | None, code: int, line: str) -> None:
+    """The one stderr line; the callers waiting at the gate repeat it rather than try again at once."""
+    print(line, file=sys.stderr)
+    if gate is not None:
+        from keyrack_sh import fast
+
+        fast.gate_failed(gate, code, line)
 
 
 def _crash_log() -> str | None:

@@ -11,6 +11,7 @@ Layout (all folders 0700, all files 0600):
       clients/<session>.json            OAuth client registration
       locks/<session>.lock              one sign-in at a time per sso-session
       locks/config.lock                 one config writer at a time
+      locks/gates/<profile>             fast.py's herd gate: holder pid or its last failure line
       prompt/profiles/<profile>         secretless: the profile's sso-session name
       prompt/sessions/<session>         secretless: lock state and times, for prompts
       logs/                             secret-free crash logs
@@ -67,6 +68,11 @@ def locks_dir() -> Path:
 
 def session_lock(session: str) -> Path:
     return locks_dir() / f"{session}.lock"
+
+
+def gate_file(profile: str) -> Path:
+    """fast.py's herd gate of a profile: one slow path at a time, the others wait for its answer."""
+    return locks_dir() / "gates" / profile
 
 
 def config_lock() -> Path:

@@ -66,6 +66,7 @@ def test_fast_resolves_paths_exactly_like_paths_module(home: dict[str, str], mon
             assert fast.keyrack_home() == str(paths.keyrack_home())
             assert fast.config_file() == str(paths.config_file())
             assert fast.creds_file("p.x") == str(paths.creds_file("p.x"))
+            assert fast.gate_file("p.x") == str(paths.gate_file("p.x"))
             assert fast.config_stamp() == paths.config_stamp()
             # The token file the hot path stats is the one paths (and botocore) name.
             assert fast.sso_cache_dir() + "/" + paths.token_file("s1").name == str(paths.token_file("s1"))
@@ -137,7 +138,7 @@ def test_a_stale_entry_is_a_miss_that_reaches_the_slow_path(home: dict[str, str]
     # The slow path finds no sso-session s1 in the config: one line, exit 2, stdout empty.
     assert proc.returncode == 2
     assert proc.stdout == b""
-    assert proc.stderr.decode().startswith("keyrack: sso-session 's1' is not in")
+    assert proc.stderr.decode().startswith("keyrack: profile 'fastp': sso-session 's1' is not in")
     assert proc.stderr.count(b"\n") == 1
 
 
@@ -184,3 +185,115 @@ def test_nothing_site_prints_while_starting_the_slow_path_reaches_the_sdks_stdou
     assert b"NOISE FROM SITE" in proc.stderr  # site did run, on the miss
     assert proc.stdout == b""  # and nothing but an answer ever reaches stdout
     assert proc.returncode == 2
+
+
+# -- the herd gate ---------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def held_gate(home: dict[str, str]):
+    """This test process holds fastp's gate, as a concurrent slow path would; yields its fd."""
+    import fcntl
+
+    store()  # makes keyrack's private folders
+    paths.creds_file("fastp").unlink()
+    gate = paths.gate_file("fastp")
+    gate.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(gate, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.pwrite(fd, b"%d\n" % os.getpid(), 0)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def start_fast(env: dict[str, str], *args: str, extra: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-I", "-S", *extra, str(resources.fast_entry()), *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def imported_modules(stderr: bytes) -> set[str]:
+    return {line.split("|")[-1].strip() for line in stderr.decode().splitlines()
+            if line.startswith("import time:") and "|" in line}
+
+
+def test_a_caller_behind_the_gate_waits_on_builtins_alone_and_serves_the_holders_answer(
+        home: dict[str, str], held_gate: int) -> None:
+    waiter = start_fast(home, "fastp", extra=("-X", "importtime"))
+    time.sleep(0.3)
+    assert waiter.poll() is None  # waiting, not going the slow path beside the holder
+    creds = store()  # the holder's answer lands in the cache
+    out, err = waiter.communicate(timeout=30)
+    assert waiter.returncode == 0, err
+    assert json.loads(out) == creds
+    imported = imported_modules(err)
+    assert "fcntl" in imported
+    assert not {m for m in imported if m.split(".")[0] in {"site", "keyrack_sh", "filelock", "json", "re"}}
+
+
+def test_a_caller_behind_the_gate_repeats_the_failure_its_holder_recorded(
+        home: dict[str, str], held_gate: int) -> None:
+    waiter = start_fast(home, "fastp", extra=("-X", "importtime"))
+    time.sleep(0.3)
+    line = "keyrack: the sign-in for sso-session 's1' was denied (hint: keyrack unlock fastp)"
+    fast.gate_failed(held_gate, 2, line)
+    os.close(os.dup(held_gate))  # still held: the record alone must not release anyone
+    time.sleep(0.2)
+    assert waiter.poll() is None
+    import fcntl
+
+    fcntl.flock(held_gate, fcntl.LOCK_UN)
+    out, err = waiter.communicate(timeout=30)
+    assert waiter.returncode == 2
+    assert out == b""
+    assert err.decode().splitlines()[-1] == line  # the last line: importtime's lines come first
+    assert "keyrack_sh.credential_process" not in imported_modules(err)  # it did not try again itself
+
+
+def test_a_failure_recorded_before_a_caller_started_is_not_repeated(home: dict[str, str]) -> None:
+    store()
+    paths.creds_file("fastp").unlink()
+    gate = paths.gate_file("fastp")
+    gate.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(gate, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fast.gate_failed(fd, 1, "keyrack: AN OLD FAILURE")
+    finally:
+        os.close(fd)
+    proc = run_fast(home, "fastp")
+    assert b"AN OLD FAILURE" not in proc.stderr
+    assert proc.stderr.decode().startswith("keyrack: profile 'fastp': sso-session 's1' is not in")  # it tried for itself
+
+
+def test_a_caller_that_waits_at_the_gate_for_a_second_says_for_whom(home: dict[str, str], held_gate: int) -> None:
+    waiter = start_fast(home, "fastp")
+    time.sleep(1.6)
+    creds = store()
+    out, err = waiter.communicate(timeout=30)
+    assert waiter.returncode == 0, err
+    assert json.loads(out) == creds
+    assert err.decode() == f"keyrack: waiting for another keyrack (pid {os.getpid()}) to fetch the credentials " \
+                           "of profile 'fastp'...\n"
+
+
+def test_the_gate_holder_lets_the_waiters_in_once_it_has_answered_and_its_files_are_private(
+        home: dict[str, str]) -> None:
+    import fcntl
+
+    store()
+    paths.creds_file("fastp").unlink()
+    proc = run_fast(home, "fastp")  # a miss: takes the gate, fails in the slow path
+    assert proc.returncode == 2
+    gate = paths.gate_file("fastp")
+    assert gate.stat().st_mode & 0o777 == 0o600
+    assert gate.parent.stat().st_mode & 0o777 == 0o700
+    head, line = gate.read_bytes().split(b"\n")[:2]
+    assert head.split()[:2] == [b"failed", b"2"]
+    assert line.decode() == proc.stderr.decode().strip()
+    fd = os.open(gate, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released: raises if anybody still held it
+    finally:
+        os.close(fd)

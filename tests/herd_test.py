@@ -59,6 +59,22 @@ def test_a_herd_on_a_locked_session_causes_one_sign_in_and_everyone_gets_credent
 
 
 @pytest.mark.slow
+def test_a_herd_whose_sign_in_is_denied_opens_one_browser_and_every_caller_reports_the_denial(home: Home) -> None:
+    home.sandbox.behaviour = "deny"
+    procs = [spawn(home, "p1") for _ in range(HERD)]
+    results = [(p.wait(timeout=120), p.stdout.read(), p.stderr.read()) for p in procs]  # type: ignore[union-attr]
+    assert [rc for rc, _, _ in results] == [2] * HERD
+    assert {out for _, out, _ in results} == {""}
+    # The holder also told its sign-in URL (no terminal here); its error line is everyone's.
+    lines = {err.splitlines()[-1] for _, _, err in results}
+    assert len(lines) == 1, lines
+    (line,) = lines
+    assert line.startswith("keyrack: profile 'p1': ") and "denied" in line
+    assert sum(err.count("\n") == 1 for _, _, err in results) == HERD - 1
+    assert home.sandbox.count("Authorize") == 1  # not one browser tab per caller, one after another
+
+
+@pytest.mark.slow
 def test_a_holder_killed_mid_sign_in_lets_a_waiter_take_over(home: Home) -> None:
     home.sandbox.behaviour = "ignore"  # the holder's browser never comes back
     holder = spawn(home, "p1", KEYRACK_SIGNIN_TIMEOUT="60")
