@@ -20,7 +20,13 @@ def ensure_private_dir(path: Path) -> Path:
     return path
 
 
-def write_bytes(path: Path, data: bytes, mode: int = 0o600, private_dir: bool = True) -> None:
+def write_bytes(path: Path, data: bytes, mode: int = 0o600, private_dir: bool = True,
+                link: Path | None = None) -> None:
+    """Replace `path` with `data`; with `link`, that name is made a hard link of the new file first.
+
+    The link is also replaced atomically, before `path` is: a name that stands for this very
+    version of the file (see prompt_state). A file system without hard links gets no link.
+    """
     if private_dir:
         ensure_private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -30,6 +36,8 @@ def write_bytes(path: Path, data: bytes, mode: int = 0o600, private_dir: bool = 
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        if link is not None:
+            _link(tmp, link)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -39,8 +47,21 @@ def write_bytes(path: Path, data: bytes, mode: int = 0o600, private_dir: bool = 
         raise
 
 
-def write_text(path: Path, text: str, mode: int = 0o600, private_dir: bool = True) -> None:
-    write_bytes(path, text.encode("utf-8"), mode=mode, private_dir=private_dir)
+def _link(source: str, link: Path) -> None:
+    staged = f"{source}.link"
+    try:
+        os.link(source, staged)
+        os.replace(staged, link)
+    except OSError:
+        try:
+            os.unlink(staged)
+        except OSError:
+            pass
+
+
+def write_text(path: Path, text: str, mode: int = 0o600, private_dir: bool = True,
+               link: Path | None = None) -> None:
+    write_bytes(path, text.encode("utf-8"), mode=mode, private_dir=private_dir, link=link)
 
 
 def write_json(path: Path, obj: Any, mode: int = 0o600) -> None:

@@ -14,6 +14,7 @@ Layout (all folders 0700, all files 0600):
       locks/gates/<profile>             fast.py's herd gate: holder pid or its last failure line
       prompt/profiles/<profile>         secretless: the profile's sso-session name
       prompt/sessions/<session>         secretless: lock state and times, for prompts
+      prompt/links/{profiles,sessions}/ hard links named after those files' content (prompt_state)
       logs/                             secret-free crash logs
 """
 from __future__ import annotations
@@ -89,6 +90,11 @@ def prompt_profile_file(profile: str) -> Path:
 
 def prompt_session_file(session: str) -> Path:
     return prompt_dir() / "sessions" / session
+
+
+def prompt_link(kind: str, name: str, key: str) -> Path:
+    """prompt/links/<kind>/<name>@<key>: a hard link of prompt/<kind>/<name> while it holds `key`."""
+    return prompt_dir() / "links" / kind / f"{name}@{key}"
 
 
 def logs_dir() -> Path:

@@ -113,31 +113,49 @@ __keyrack_prompt_update() {
     *) ;;
     esac
     # Few statements on purpose: each costs about a microsecond in bash.
-    \builtin local IFS=$' \t\n' dir="${KEYRACK_HOME:-${HOME-}/.aws/keyrack}" session='' state='' access='' end='' \
-        token='' now="${EPOCHSECONDS-}" left=0 warn='' time='' kind=locked sym='' out=''
+    \builtin local IFS=$' \t\n' now="${EPOCHSECONDS-}" key="${1-}"
+    # bash < 5 has no $EPOCHSECONDS; printf's %(...)T is a builtin clock too.
+    [[ -n $now ]] || \builtin printf -v now '%(%s)T' -1
+    __keyrack_memo=()
+    \builtin local dir="${KEYRACK_HOME:-${HOME-}/.aws/keyrack}" session='' state='' access='' end='' \
+        token='' left=0 warn='' time='' kind=locked sym='' out='' until=99999999999 check=''
     # shellcheck disable=SC2088 # a literal "~/" in KEYRACK_HOME, as Python's expanduser reads it
     [[ $dir != "~/"* ]] || dir=${HOME-}/${dir:2}
+    dir=$dir/prompt
+    [[ ${#AWS_PROFILE} -le 64 ]] || \builtin return 0
     # Each test before a read: a redirection that fails would print an error.
-    [[ ${#AWS_PROFILE} -le 64 && -f $dir/prompt/profiles/$AWS_PROFILE ]] || \builtin return 0
-    \builtin read -r session <"$dir/prompt/profiles/$AWS_PROFILE" || :
+    if [[ ! -f $dir/profiles/$AWS_PROFILE ]]; then
+        # Not keyrack's: nothing, until such a file appears.
+        __keyrack_memo=("$key" / / / / '' 99999999999 '' "$dir/profiles/$AWS_PROFILE")
+        \builtin return 0
+    fi
+    \builtin read -r session <"$dir/profiles/$AWS_PROFILE" || :
     case $session in
     '' | [.-]* | *[!A-Za-z0-9._-]*) ;;
     *)
-        if [[ -f $dir/prompt/sessions/$session ]]; then
-            # shellcheck disable=SC2034 # access: read to reach the fields after it
-            \builtin read -r state access end token <"$dir/prompt/sessions/$session" || :
+        if [[ -f $dir/sessions/$session ]]; then
+            \builtin read -r state access end token <"$dir/sessions/$session" || :
         fi
         ;;
     esac
-    # bash < 5 has no $EPOCHSECONDS; printf's %(...)T is a builtin clock too.
-    [[ -n $now ]] || \builtin printf -v now '%(%s)T' -1
     # Digits only before any arithmetic: bash evaluates $(...) inside (( )).
-    if [[ $state == unlocked && -n $end && $end != *[!0-9]* && ${#end} -le 12 && (-z $token || -f $token) ]] &&
+    if [[ $state == unlocked && -n $end && $end != *[!0-9]* && ${#end} -le 12 ]] &&
         ((left = 10#$end - now, left > 0)); then
         kind=unlocked
+        check=$token
+        # Locked without its token file (`aws sso logout`); not kept: it may come back.
+        [[ -z $token || -f $token ]] || kind=gone
+    fi
+    if [[ $kind == unlocked ]]; then
         warn=${KEYRACK_PROMPT_WARN:-900}
         [[ $warn != *[!0-9]* && ${#warn} -le 9 ]] || warn=900
-        ((left >= 10#$warn)) || kind=expiring
+        # The render stands until the minute shown, or the state, changes.
+        ((until = left >= 60 ? 10#$end - left / 60 * 60 + 1 : 10#$end))
+        if ((left >= 10#$warn)); then
+            ((until = until < 10#$end - 10#$warn + 1 ? until : 10#$end - 10#$warn + 1))
+        else
+            kind=expiring
+        fi
         if ((left >= 3600)); then
             \builtin printf -v time '%dh%02dm' $((left / 3600)) $((left % 3600 / 60))
         elif ((left >= 60)); then
@@ -145,6 +163,10 @@ __keyrack_prompt_update() {
         else
             time='<1m'
         fi
+    fi
+    if [[ $kind == gone ]]; then
+        kind=locked
+        state=''
     fi
     case ${KEYRACK_PROMPT_ASCII-}:${LC_ALL:-${LC_CTYPE:-${LANG-}}} in
     1:*) ;;
@@ -169,12 +191,40 @@ __keyrack_prompt_update() {
         out=${out//"%s"/"$sym"}
         KEYRACK_PROMPT=${out%"${out##*[! ]}"}
     fi
+    # Kept only for state files keyrack wrote (their links exist).
+    if [[ ($state == locked || $state == unlocked) && -n $access && $access != *[!0-9]* && -n $end &&
+        $end != *[!0-9]* ]]; then
+        __keyrack_memo=("$key" "$dir/profiles/$AWS_PROFILE" "$dir/links/profiles/$AWS_PROFILE@$session"
+            "$dir/sessions/$session" "$dir/links/sessions/$session@$state-$access-$end" "$check" "$until"
+            "$KEYRACK_PROMPT" '')
+    fi
 }
 
 # Keep $? for whatever runs after us in PROMPT_COMMAND (and for PS1).
+#
+# The last render stands while its settings are the same, both state files are
+# still the very files it read (keyrack links each file it writes to a name
+# made of its content, so `-ef` is two stats where a read costs far more), the
+# token file is there (for a profile that is not keyrack's: its file is still
+# absent), and the time shown has not moved on. This function is
+# kept small on purpose: bash copies a function's body at every call.
 __keyrack_precmd() {
     \builtin local status="$?"
-    __keyrack_prompt_update
+    if [[ -z ${AWS_PROFILE-} ]]; then
+        KEYRACK_PROMPT=
+        \builtin return "$status"
+    fi
+    \builtin local \
+        key="${AWS_PROFILE-}|${KEYRACK_HOME-}|${HOME-}|${KEYRACK_PROMPT_FORMAT-}|${KEYRACK_PROMPT_WARN-}|${KEYRACK_PROMPT_ASCII-}|${LC_ALL-}|${LC_CTYPE-}|${LANG-}|${KEYRACK_PROMPT_LOCKED+1}${KEYRACK_PROMPT_LOCKED-}|${KEYRACK_PROMPT_UNLOCKED+1}${KEYRACK_PROMPT_UNLOCKED-}|${KEYRACK_PROMPT_EXPIRING+1}${KEYRACK_PROMPT_EXPIRING-}"
+    # Without $EPOCHSECONDS (bash < 5) the render is never reused.
+    if [[ $key == "${__keyrack_memo[0]-}" && ${__keyrack_memo[1]} -ef ${__keyrack_memo[2]} &&
+        ${__keyrack_memo[3]} -ef ${__keyrack_memo[4]} && (-z ${__keyrack_memo[5]} || -f ${__keyrack_memo[5]}) &&
+        (-z ${__keyrack_memo[8]} || ! -e ${__keyrack_memo[8]}) ]] &&
+        ((${EPOCHSECONDS:-99999999999} < __keyrack_memo[6])); then
+        KEYRACK_PROMPT=${__keyrack_memo[7]}
+    else
+        __keyrack_prompt_update "$key"
+    fi
     \builtin return "$status"
 }
 

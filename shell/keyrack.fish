@@ -90,8 +90,49 @@ if test -r /proc/stat
     set __keyrack_btime (string replace -r --filter -- '^btime (\d+)$' '$1' </proc/stat)
 end
 
-function __keyrack_prompt_update --on-event fish_prompt --description 'keyrack: set KEYRACK_PROMPT'
+# The last render stands while its settings are the same, both state files are
+# still the very files it read (keyrack links each file it writes to a name
+# made of its content, so `test -ef` is two stats where a read costs far more),
+# the token file is there (for a profile that is not keyrack's: its file is
+# still absent), and the time shown has not moved on.
+set -g __keyrack_memo
+function __keyrack_precmd --on-event fish_prompt --description 'keyrack: set KEYRACK_PROMPT'
+    if test -z "$AWS_PROFILE"
+        set -gx KEYRACK_PROMPT ''
+        return 0
+    end
+    set -q KEYRACK_PROMPT_LOCKED
+    set -l l $status
+    set -q KEYRACK_PROMPT_UNLOCKED
+    set -l u $status
+    set -q KEYRACK_PROMPT_EXPIRING
+    set -l key "$AWS_PROFILE|$KEYRACK_HOME|$HOME|$KEYRACK_PROMPT_FORMAT|$KEYRACK_PROMPT_WARN|$KEYRACK_PROMPT_ASCII|$LC_ALL|$LC_CTYPE|$LANG|$l$KEYRACK_PROMPT_LOCKED|$u$KEYRACK_PROMPT_UNLOCKED|$status$KEYRACK_PROMPT_EXPIRING"
+    if set -q __keyrack_memo[9]; and test "$key" = "$__keyrack_memo[1]"
+        and test "$__keyrack_memo[2]" -ef "$__keyrack_memo[3]"; and test "$__keyrack_memo[4]" -ef "$__keyrack_memo[5]"
+        and begin
+            test -z "$__keyrack_memo[6]"; or test -f "$__keyrack_memo[6]"
+        end
+        and begin
+            test -z "$__keyrack_memo[9]"; or not test -e "$__keyrack_memo[9]"
+        end
+        and begin
+            # A time to watch (in seconds of uptime): only for an unlocked session, on Linux.
+            test -z "$__keyrack_memo[7]"; or begin
+                # Whole seconds of uptime: what comes before the first dot.
+                read -d . -l up rest </proc/uptime
+                and test "$up" -lt "$__keyrack_memo[7]"
+            end
+        end
+        set -gx KEYRACK_PROMPT "$__keyrack_memo[8]"
+        return 0
+    end
+    __keyrack_prompt_update "$key"
+end
+
+function __keyrack_prompt_update --description 'keyrack: render KEYRACK_PROMPT from the state files'
     set -gx KEYRACK_PROMPT ''
+    set -g __keyrack_memo
+    set -l key $argv[1]
     set -l profile "$AWS_PROFILE"
     # Only names keyrack accepts: they are file names here, never paths.
     string match -qr -- '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' "$profile"; or return 0
@@ -101,7 +142,11 @@ function __keyrack_prompt_update --on-event fish_prompt --description 'keyrack: 
         set dir "$HOME/"(string sub -s 3 -- "$dir")
     end
     set dir "$dir/prompt"
-    test -f "$dir/profiles/$profile"; or return 0
+    if not test -f "$dir/profiles/$profile"
+        # Not keyrack's: nothing, until such a file appears.
+        set -g __keyrack_memo "$key" / / / / '' '' '' "$dir/profiles/$profile"
+        return 0
+    end
 
     set -l session ''
     set -l state ''
@@ -114,14 +159,23 @@ function __keyrack_prompt_update --on-event fish_prompt --description 'keyrack: 
     if string match -qr -- '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' "$session"; and test -f "$dir/sessions/$session"
         read state access end token <"$dir/sessions/$session"
     end
+    # What the memo watches: the token file, and when the time shown changes.
+    set -l check ''
+    set -l until ''
+    set -l keep 1
     if test "$state" = unlocked; and string match -qr -- '^[0-9]{1,12}$' "$end"
         and begin
-            test -z "$token"; or test -f "$token"
+            test -z "$token"; or test -f "$token"; or begin
+                # Locked without its token file (`aws sso logout`); not kept: it may come back.
+                set keep ''
+                false
+            end
         end
         set -l left
+        set -l up
         if set -q __keyrack_btime[1]; and test -r /proc/uptime
-            read -l up rest </proc/uptime
-            set left (math "$end - floor($__keyrack_btime + $up)")
+            read -d . up rest </proc/uptime
+            set left (math "$end - $__keyrack_btime - $up")
         else
             # No /proc (macOS, BSD): the one process of this prompt.
             set -l now (command date +%s 2>/dev/null)
@@ -132,7 +186,17 @@ function __keyrack_prompt_update --on-event fish_prompt --description 'keyrack: 
                 set -l warn "$KEYRACK_PROMPT_WARN"
                 string match -qr -- '^[0-9]{1,9}$' "$warn"; or set warn 900
                 set kind unlocked
+                set check "$token"
+                # Until the minute shown changes (uptime seconds; none without /proc: not kept).
+                set -l next (math "$left - floor($left / 60) * 60 + 1")
+                test "$left" -lt 60; and set next "$left"
+                test "$left" -ge "$warn"; and test (math "$left - $warn + 1") -lt "$next"; and set next (math "$left - $warn + 1")
                 test "$left" -lt "$warn"; and set kind expiring
+                if test -n "$up"
+                    set until (math "$up + $next")
+                else
+                    set keep ''
+                end
                 if test "$left" -ge 3600
                     set time (printf '%dh%02dm' (math "floor($left / 3600)") (math "floor($left % 3600 / 60)"))
                 else if test "$left" -ge 60
@@ -183,15 +247,21 @@ function __keyrack_prompt_update --on-event fish_prompt --description 'keyrack: 
         # The default format, '%s %p %t', without the replacements.
         set -gx KEYRACK_PROMPT "$sym $profile"
         test -n "$time"; and set KEYRACK_PROMPT "$KEYRACK_PROMPT $time"
-        return 0
+    else
+        set -l out "$KEYRACK_PROMPT_FORMAT"
+        # Literal (not regex) replacements.
+        set out (string replace -a -- '%t' "$time" "$out")
+        set out (string replace -a -- '%p' "$profile" "$out")
+        set out (string replace -a -- '%s' "$sym" "$out")
+        set -gx KEYRACK_PROMPT (string trim -r -c ' ' -- "$out")
     end
-    set -l out "$KEYRACK_PROMPT_FORMAT"
-    # Literal (not regex) replacements.
-    set out (string replace -a -- '%t' "$time" "$out")
-    set out (string replace -a -- '%p' "$profile" "$out")
-    set out (string replace -a -- '%s' "$sym" "$out")
-    set -gx KEYRACK_PROMPT (string trim -r -c ' ' -- "$out")
-    # `string trim` answers 1 when it trimmed nothing: not a failure here.
+    # Kept only for state files keyrack wrote (their links exist).
+    if test -n "$keep"; and string match -qr -- '^(un)?locked$' "$state"
+        and string match -qr -- '^[0-9]+$' "$access"; and string match -qr -- '^[0-9]+$' "$end"
+        set -g __keyrack_memo "$key" "$dir/profiles/$profile" "$dir/links/profiles/$profile@$session" \
+            "$dir/sessions/$session" "$dir/links/sessions/$session@$state-$access-$end" "$check" "$until" \
+            "$KEYRACK_PROMPT" ''
+    end
     return 0
 end
 

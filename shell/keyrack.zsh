@@ -114,31 +114,49 @@ __keyrack_prompt_update() {
     '' | [.-]* | *[^A-Za-z0-9._-]*) \builtin return 0 ;;
     esac
     # Few statements on purpose: each costs about a microsecond.
-    \builtin local IFS=$' \t\n' dir="${KEYRACK_HOME:-${HOME-}/.aws/keyrack}" session= state= end= token= \
-        now="${EPOCHSECONDS-}" left=0 warn= time= kind=locked sym= out=
+    \builtin local IFS=$' \t\n' dir="${KEYRACK_HOME:-${HOME-}/.aws/keyrack}" session= state= access= end= \
+        token= now="${EPOCHSECONDS-}" left=0 warn= time= kind=locked sym= out= until=99999999999 check= key="${1-}"
     \builtin local -a fields
+    __keyrack_memo=()
     [[ $dir != "~/"* ]] || dir=${HOME-}/${dir:2}
+    dir=$dir/prompt
+    [[ ${#AWS_PROFILE} -le 64 ]] || \builtin return 0
     # Each test before a read: a redirection that fails would print an error.
-    [[ ${#AWS_PROFILE} -le 64 && -f $dir/prompt/profiles/$AWS_PROFILE ]] || \builtin return 0
+    if [[ ! -f $dir/profiles/$AWS_PROFILE ]]; then
+        # Not keyrack's: nothing, until such a file appears.
+        __keyrack_memo=("$key" / / / / '' 99999999999 '' "$dir/profiles/$AWS_PROFILE")
+        \builtin return 0
+    fi
     # $(<file) is read by zsh itself (no process), in one read, unlike `read`.
-    session=${"$(<$dir/prompt/profiles/$AWS_PROFILE)"%%$'\n'*}
+    session=${"$(<$dir/profiles/$AWS_PROFILE)"%%$'\n'*}
     case $session in
     '' | [.-]* | *[^A-Za-z0-9._-]*) ;;
     *)
-        if [[ -f $dir/prompt/sessions/$session ]]; then
-            fields=(${=${"$(<$dir/prompt/sessions/$session)"%%$'\n'*}})
-            state=${fields[1]-} end=${fields[3]-} token=${(j: :)fields[4,-1]}
+        if [[ -f $dir/sessions/$session ]]; then
+            fields=(${=${"$(<$dir/sessions/$session)"%%$'\n'*}})
+            state=${fields[1]-} access=${fields[2]-} end=${fields[3]-} token=${(j: :)fields[4,-1]}
         fi
         ;;
     esac
     [[ -n $now ]] || now=${(%):-%D{{ "{" }}%s}}
     # Digits only before any arithmetic: zsh evaluates expressions inside (( )).
-    if [[ $state == unlocked && -n $end && $end != *[^0-9]* && ${#end} -le 12 && (-z $token || -f $token) ]] &&
+    if [[ $state == unlocked && -n $end && $end != *[^0-9]* && ${#end} -le 12 ]] &&
         ((left = 10#$end - now, left > 0)); then
         kind=unlocked
+        check=$token
+        # Locked without its token file (`aws sso logout`); not kept: it may come back.
+        [[ -z $token || -f $token ]] || kind=gone
+    fi
+    if [[ $kind == unlocked ]]; then
         warn=${KEYRACK_PROMPT_WARN:-900}
         [[ $warn != *[^0-9]* && ${#warn} -le 9 ]] || warn=900
-        ((left >= 10#$warn)) || kind=expiring
+        # The render stands until the minute shown, or the state, changes.
+        ((until = left >= 60 ? 10#$end - left / 60 * 60 + 1 : 10#$end))
+        if ((left >= 10#$warn)); then
+            ((until = until < 10#$end - 10#$warn + 1 ? until : 10#$end - 10#$warn + 1))
+        else
+            kind=expiring
+        fi
         if ((left >= 3600)); then
             \builtin printf -v time '%dh%02dm' $((left / 3600)) $((left % 3600 / 60))
         elif ((left >= 60)); then
@@ -146,6 +164,10 @@ __keyrack_prompt_update() {
         else
             time='<1m'
         fi
+    fi
+    if [[ $kind == gone ]]; then
+        kind=locked
+        state=
     fi
     case ${KEYRACK_PROMPT_ASCII-}:${LC_ALL:-${LC_CTYPE:-${LANG-}}} in
     1:*) ;;
@@ -169,12 +191,41 @@ __keyrack_prompt_update() {
         out=${out//"%s"/"$sym"}
         KEYRACK_PROMPT=${out%"${out##*[! ]}"}
     fi
+    # Kept only for state files keyrack wrote (their links exist).
+    if [[ ($state == locked || $state == unlocked) && -n $access && $access != *[^0-9]* && -n $end &&
+        $end != *[^0-9]* ]]; then
+        __keyrack_memo=("$key" "$dir/profiles/$AWS_PROFILE" "$dir/links/profiles/$AWS_PROFILE@$session"
+            "$dir/sessions/$session" "$dir/links/sessions/$session@$state-$access-$end" "$check" "$until"
+            "$KEYRACK_PROMPT" '')
+    fi
 }
 
 # Keep $? for the hooks and the prompt after us.
+#
+# The last render stands while its settings are the same, both state files are
+# still the very files it read (keyrack links each file it writes to a name
+# made of its content, so `-ef` is two stats where a read costs far more), the
+# token file is there (for a profile that is not keyrack's: its file is still
+# absent), and the time shown has not moved on.
+typeset -ga __keyrack_memo
 __keyrack_precmd() {
     \builtin local ret=$?
-    __keyrack_prompt_update
+    \builtin emulate -L zsh
+    if [[ -z ${AWS_PROFILE-} ]]; then
+        typeset -g KEYRACK_PROMPT=
+        \builtin return $ret
+    fi
+    \builtin local \
+        key="${AWS_PROFILE-}|${KEYRACK_HOME-}|${HOME-}|${KEYRACK_PROMPT_FORMAT-}|${KEYRACK_PROMPT_WARN-}|${KEYRACK_PROMPT_ASCII-}|${LC_ALL-}|${LC_CTYPE-}|${LANG-}|${KEYRACK_PROMPT_LOCKED+1}${KEYRACK_PROMPT_LOCKED-}|${KEYRACK_PROMPT_UNLOCKED+1}${KEYRACK_PROMPT_UNLOCKED-}|${KEYRACK_PROMPT_EXPIRING+1}${KEYRACK_PROMPT_EXPIRING-}"
+    # Without $EPOCHSECONDS (no zsh/datetime) the render is never reused.
+    if [[ $key == "${__keyrack_memo[1]-}" && ${__keyrack_memo[2]} -ef ${__keyrack_memo[3]} &&
+        ${__keyrack_memo[4]} -ef ${__keyrack_memo[5]} && (-z ${__keyrack_memo[6]} || -f ${__keyrack_memo[6]}) &&
+        (-z ${__keyrack_memo[9]} || ! -e ${__keyrack_memo[9]}) ]] &&
+        ((${EPOCHSECONDS:-99999999999} < __keyrack_memo[7])); then
+        typeset -g KEYRACK_PROMPT=${__keyrack_memo[8]}
+    else
+        __keyrack_prompt_update "$key"
+    fi
     \builtin return $ret
 }
 

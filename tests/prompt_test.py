@@ -146,6 +146,77 @@ def test_hostile_state_files_and_settings_run_nothing(shell, hooks, shenv, tmp_p
     assert not (tmp_path / "pwned").exists()
 
 
+# -- one shell, many prompts: the last render is reused only while it is still true ---------
+_WRITER = """
+import sys, time
+from keyrack_sh import prompt_state
+what, now = sys.argv[1], int(time.time())
+if what == "unlocked":
+    prompt_state.write_session("acme", locked=False, access_expires=now + 600, session_end=now + int(sys.argv[2]),
+                               token_file=sys.argv[3])
+elif what == "relock":
+    prompt_state.mark_locked("acme")
+elif what == "remove":
+    prompt_state.remove_profile("acme.prod")
+else:
+    prompt_state.write_profile("acme.prod", "acme")
+"""
+
+
+def _keyrack_writes(what: str, *args: str) -> str:
+    """A shell line in which keyrack's own prompt_state (not the test) writes the state files."""
+    import shlex
+    import sys
+
+    return shlex.join([sys.executable, "-c", _WRITER, what, *args])
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_within_one_shell_every_change_shows_at_the_very_next_prompt(shell, hooks, shenv, token):
+    require(shell)
+    update = "__keyrack_precmd" if shell != "fish" else "emit fish_prompt"
+    show = f"{update}; printf '[%s]\\n' \"$KEYRACK_PROMPT\""
+    steps = [
+        ("profile", ()), ("unlocked", (str(42 * M + SLACK), str(token))),
+        (None, ()), (None, ()),  # unchanged: the same segment twice more
+        ("unlocked", (str(3 * H + 5 * M + SLACK), str(token))),  # a refresh, within the same second
+        ("relock", ()), ("unlocked", (str(9 * M + SLACK), str(token))),
+        ("rm", ()),  # `aws sso logout`
+        ("remove", ()), ("profile", ()),
+    ]
+    lines = [source(shell, hooks[shell])]
+    for what, args in steps:
+        if what == "rm":
+            lines.append(f"rm {shells.QUOTERS[shell](str(token))}")
+        elif what is not None:
+            lines.append(_keyrack_writes(what, *args))
+        lines.append(show)
+    r = run_shell(shell, "\n".join(lines), shenv, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "[🔒 acme.prod]", "[🔓 acme.prod 42m]", "[🔓 acme.prod 42m]", "[🔓 acme.prod 42m]",
+        "[🔓 acme.prod 3h05m]", "[🔒 acme.prod]", "[⌛ acme.prod 9m]", "[🔒 acme.prod]", "[]", "[🔒 acme.prod]",
+    ]
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_an_unchanged_state_is_not_read_again_at_each_prompt(shell, hooks, shenv, tmp_path, token):
+    require(shell)
+    if not shutil.which("strace"):
+        pytest.skip("strace is not installed")
+    subprocess.run(_keyrack_writes("profile"), shell=True, env=shenv, check=True)
+    subprocess.run(_keyrack_writes("unlocked", str(42 * M + SLACK), str(token)), shell=True, env=shenv, check=True)
+    update = "__keyrack_precmd" if shell != "fish" else "emit fish_prompt"
+    script = "\n".join([source(shell, hooks[shell])] + [f"{update}; printf '[%s]' \"$KEYRACK_PROMPT\""] * 5)
+    out = tmp_path / "opens.txt"
+    r = subprocess.run(["strace", "-f", "-qq", "-e", "trace=open,openat", "-o", str(out),
+                        *shell_argv(shell, script)], env=shenv, capture_output=True, text=True, timeout=60)
+    assert r.stdout == "[🔓 acme.prod 42m]" * 5, r.stderr
+    opened = [line for line in out.read_text().splitlines() if "/prompt/" in line]
+    # The first prompt reads the profile's and the session's files; the next four read nothing.
+    assert len(opened) == 2 and all("links" not in line for line in opened), "\n".join(opened)
+
+
 # -- the per-prompt cost ----------------------------------------------------------
 def _stub_path(tmp_path: Path) -> Path:
     """A PATH of failing stubs: any external command a prompt ran would leave a mark."""

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from keyrack_sh import atomic, config_writer, paths, profiles, validate
+from keyrack_sh import config_writer, paths, profiles, validate
 from keyrack_sh.config_writer import Plan, SetRequest
 from keyrack_sh.errors import KeyrackError, UserError
 
@@ -133,10 +133,12 @@ def _save_prompt_file(profile: str) -> bytes | None:
 
 
 def _restore_prompt_file(profile: str, before: bytes | None) -> None:
+    from keyrack_sh import prompt_state
+
     if before is None:
-        atomic.remove(paths.prompt_profile_file(profile))
+        prompt_state.remove_profile(profile)
     else:
-        atomic.write_bytes(paths.prompt_profile_file(profile), before)
+        prompt_state.write_profile(profile, before.decode("utf-8", "replace").strip())
 
 
 def run(args: argparse.Namespace) -> int:
