@@ -42,14 +42,14 @@ def resolve(profile_name: str, *, expect_session: str | None = None) -> bytes:
 
 
 # How long a caller waits for a concurrent unlock's answer before going the
-# full way (where the unlock policy sets the wait), counting its wait at fast.py's gate.
+# full way (where the unlock policy sets the wait), counting its wait at the herd gate (gate.py).
 HERD_WAIT = 15.0
 
 
 def respond(profile_name: str, *, waited: float = 0.0) -> bytes:
     """resolve(), but a caller that finds the session's lock taken waits for that unlock's answer.
 
-    fast.py's gate already keeps a herd of one profile out of here; this wait is
+    The herd gate (gate.py) already keeps a herd of one profile out of here; this wait is
     for the callers of the session's other profiles: they pay for the lock
     (never for the engine, configparser or boto3) while one caller signs in,
     and leave as soon as their credentials are cached. Whoever gets the lock
@@ -85,7 +85,7 @@ def respond(profile_name: str, *, waited: float = 0.0) -> bytes:
 
 
 def main(argv: Sequence[str], *, gate: int | None = None, waited: float = 0.0) -> int:
-    """Answer the SDK; `gate` is fast.py's herd gate when this process holds it, `waited` its wait there."""
+    """Answer the SDK; `gate` is the herd gate (gate.py) when this process holds it, `waited` its wait there."""
     # Keep the real stdout for the answer alone: a browser command, a library or
     # a stray print during sign-in must not corrupt the JSON the SDK parses.
     answer = os.dup(1)
@@ -104,7 +104,7 @@ def main(argv: Sequence[str], *, gate: int | None = None, waited: float = 0.0) -
             raise UserError("usage: keyrack credential-process PROFILE")
         line = respond(argv[0], waited=waited)
     except KeyrackError as exc:
-        _failed(gate, exc.exit_code, _naming_the_profile(exc.render(), argv))
+        _failed(gate, argv, exc.exit_code, _naming_the_profile(exc.render(), argv))
         return exc.exit_code
     except KeyboardInterrupt:
         print("keyrack: interrupted", file=sys.stderr)
@@ -112,7 +112,7 @@ def main(argv: Sequence[str], *, gate: int | None = None, waited: float = 0.0) -
     except Exception as exc:  # never a traceback into an SDK's error message
         log = _crash_log()
         where = f"; details in {log}" if log else ""
-        _failed(gate, EXIT_SERVICE, f"keyrack: credential-process failed unexpectedly ({type(exc).__name__}){where}")
+        _failed(gate, argv, EXIT_SERVICE, f"keyrack: credential-process failed unexpectedly ({type(exc).__name__}){where}")
         return EXIT_SERVICE
     finally:
         sys.stdout.flush()
@@ -132,13 +132,17 @@ def _naming_the_profile(line: str, argv: Sequence[str]) -> str:
     return f"keyrack: profile {argv[0]!r}: " + line[len("keyrack: "):]
 
 
-def _failed(gate: int | None, code: int, line: str) -> None:
-    """The one stderr line; the callers waiting at the gate repeat it rather than try again at once."""
-    print(line, file=sys.stderr)
-    if gate is not None:
-        from keyrack_sh import fast
+def _failed(gate: int | None, argv: Sequence[str], code: int, line: str) -> None:
+    """The one stderr line; recorded first for the callers waiting at the gate, who repeat it."""
+    line = line.replace("\n", " ").replace("\r", " ")
+    if gate is not None and len(argv) == 1:
+        from keyrack_sh import gate as herd_gate
 
-        fast.gate_failed(gate, code, line)
+        herd_gate.record_failure(gate, argv[0], code, line)
+    try:
+        print(line, file=sys.stderr)
+    except (OSError, ValueError):
+        pass  # stderr is gone; the exit code still tells
 
 
 def _crash_log() -> str | None:

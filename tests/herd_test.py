@@ -81,7 +81,7 @@ def test_a_holder_killed_mid_sign_in_lets_a_waiter_take_over(home: Home) -> None
     wait_for(lambda: lock_pid_file(home, "s1").exists() and home.sandbox.count("Authorize") == 1)
     waiter = spawn(home, "p1")
     time.sleep(0.5)
-    assert waiter.poll() is None  # waiting for the lock, not signing in beside the holder
+    assert waiter.poll() is None  # waiting at the gate, not signing in beside the holder
     assert home.sandbox.count("Authorize") == 1
     home.sandbox.behaviour = "approve"
     os.kill(holder.pid, signal.SIGKILL)

@@ -76,3 +76,25 @@ def test_a_waiter_tells_the_terminal_whom_it_waits_for(home: Home) -> None:
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_caller_waiting_at_the_herd_gate_tells_the_terminal_for_whom(home: Home) -> None:
+    import threading
+
+    from keyrack_sh import paths
+
+    gate_path = paths.gate_file("p1")
+    gate_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(gate_path, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # as a concurrent caller of p1 would, mid-fetch
+    os.pwrite(fd, b"%d.%d\n" % (os.getpid(), time.time_ns()), 0)
+    release = threading.Timer(1.8, os.close, (fd,))
+    release.start()
+    try:
+        proc, terminal = run_on_a_terminal(home, shlex.split(resources.credential_process_command("p1")))
+    finally:
+        release.join()
+    assert proc.returncode == 0, proc.stderr
+    assert f"waiting for another keyrack (pid {os.getpid()}) to fetch the credentials of profile 'p1'" in terminal
+    assert proc.stderr == ""
+    assert json.loads(proc.stdout)["AccessKeyId"]

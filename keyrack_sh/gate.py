@@ -1,0 +1,217 @@
+"""The herd gate: one credential_process slow path per profile at a time.
+
+Fifty SDK processes that miss together must not each pay for the slow path:
+importing filelock alone costs ~70 ms of CPU (six times a whole hit), and
+fifty of those on two cores add seconds to one sign-in. So the first caller to
+miss takes the profile's gate, a kernel flock on `locks/gates/<profile>` held
+until that process is done (and released by the kernel even on kill -9), and
+goes the slow path. The others wait here on builtins alone, then serve its
+answer from the cache, or repeat the failure it recorded in the gate file,
+if they waited for that very holder and would have failed the same way.
+
+The gate guards no data and decides nothing about correctness: every sign-in,
+refresh and fetch is still serialised by the sso-session's filelock
+(lock.py). A caller that cannot open the gate, or waits GATE_WAIT in vain,
+just goes the slow path. Like fast.py, this module imports no site and no
+keyrack module but fast (which it shares the paths and the cache check with).
+
+Gate file: the holder's id (`<pid>.<ns>`) while it works; after a failure,
+`failed <exit code> <holder id>`, a context line (what decides the outcome for
+a caller: profile, config stamp, unlock policy inputs, timeouts) and the one
+error line.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+from keyrack_sh import fast
+
+GATE_WAIT = 15.0  # seconds; credential_process.HERD_WAIT, which the slow path's own wait shares
+NOTICE_AFTER = 1.0  # lock.NOTICE_AFTER: a routine refresh must not scribble on the terminal
+_POLL = 0.025
+SIGNING_IN_ENV = "KEYRACK_SIGNING_IN"  # set while we sign in: our own children never wait on us
+_FAILED = b"failed"
+_CONTEXT_ENV = ("KEYRACK_AUTO_UNLOCK", "KEYRACK_LOCK_TIMEOUT", "KEYRACK_SIGNIN_TIMEOUT", "KEYRACK_NO_TTY")
+
+
+def gate_file(profile: str) -> str:
+    return fast.keyrack_home() + "/locks/gates/" + profile
+
+
+def main(argv: list[str]) -> int:
+    """credential_process after a cache miss: wait for a concurrent caller, or fetch."""
+    if len(argv) != 1 or not fast.valid_name(argv[0]) or os.environ.get(SIGNING_IN_ENV):
+        return _slow(argv, None, 0.0)
+    started = time.monotonic()
+    try:
+        outcome = _through(argv[0])
+    except KeyboardInterrupt:
+        _stderr(b"keyrack: interrupted\n")
+        return 130
+    if isinstance(outcome, bytes):
+        return fast.answer(outcome)
+    if isinstance(outcome, tuple):
+        code, line = outcome
+        _stderr(line)
+        return code
+    return _slow(argv, outcome, time.monotonic() - started)
+
+
+def _slow(argv: list[str], gate: int | None, waited: float) -> int:
+    from keyrack_sh import credential_process
+
+    try:
+        return credential_process.main(argv, gate=gate, waited=waited)
+    finally:
+        if gate is not None:
+            os.close(gate)  # the answer is cached or the failure recorded: let the waiters in
+
+
+def _through(profile: str) -> bytes | int | tuple[int, bytes] | None:
+    """The cached answer, a failure to repeat (code, line), the held gate (fd), or None: go ungated."""
+    import fcntl  # an extension module of the standard library: no site needed
+
+    fd = _open(profile)
+    if fd is None:
+        return None
+    started = time.monotonic()
+    holder = b""  # the id of the holder we wait for, once we have seen it
+    told = False
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pass
+        except OSError:
+            os.close(fd)
+            return None
+        else:
+            # Ours now; the holder we waited for may have answered or failed meanwhile.
+            outcome = fast.cached(profile) or _failure(fd, holder, profile)
+            if outcome is not None:
+                os.close(fd)
+                return outcome
+            try:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, b"%d.%d\n" % (os.getpid(), time.time_ns()), 0)
+            except OSError:
+                pass  # then nobody can repeat our failure: they try for themselves
+            return fd
+        payload = fast.cached(profile)
+        if payload is not None:
+            os.close(fd)
+            return payload
+        holder = holder or _holder(fd)
+        waited = time.monotonic() - started
+        if waited >= GATE_WAIT:
+            os.close(fd)
+            return None
+        if not told and waited >= NOTICE_AFTER:
+            told = True
+            _tell_waiting(profile, holder)
+        time.sleep(_POLL)
+
+
+def _open(profile: str) -> int | None:
+    path = gate_file(profile)
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return None
+    home = fast.keyrack_home()
+    for folder in (home, home + "/locks", home + "/locks/gates"):  # private, like all of keyrack's
+        try:
+            os.mkdir(folder, 0o700)
+        except FileExistsError:
+            pass
+        except OSError:
+            return None
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError:
+        return None
+
+
+def _holder(fd: int) -> bytes:
+    """The holder's id if the gate file holds one now (it may be mid-write: then nothing)."""
+    try:
+        head = os.pread(fd, 64, 0)
+    except OSError:
+        return b""
+    line, newline, _ = head.partition(b"\n")
+    pid, dot, ns = line.partition(b".")
+    return line if newline and dot and pid.isdigit() and ns.isdigit() else b""
+
+
+def _context(profile: str) -> bytes:
+    """What decides how a caller fares: the same for holder and waiter, or the failure is not shared."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        terminal = "0"
+    else:
+        os.close(fd)
+        terminal = "1"
+    parts = [profile, fast.config_stamp(), terminal] + [os.environ.get(name, "") for name in _CONTEXT_ENV]
+    return "\x1f".join(parts).replace("\n", " ").encode("utf-8", "surrogateescape")
+
+
+def _failure(fd: int, holder: bytes, profile: str) -> tuple[int, bytes] | None:
+    """The failure the holder we waited for recorded, if we would have failed alike."""
+    if not holder:
+        return None
+    try:
+        record = os.pread(fd, 16384, 0)
+    except OSError:
+        return None
+    lines = record.split(b"\n")
+    if len(lines) != 4 or lines[3] != b"" or not lines[2]:
+        return None
+    fields = lines[0].split(b" ")
+    if len(fields) != 3 or fields[0] != _FAILED or fields[1] not in (b"1", b"2") or fields[2] != holder:
+        return None
+    if lines[1] != _context(profile):
+        return None
+    return int(fields[1]), lines[2] + b"\n"
+
+
+def record_failure(gate: int, profile: str, code: int, line: str) -> None:
+    """Called by the holder's slow path: its failure, for the callers waiting at the gate."""
+    holder = _holder(gate)
+    if not holder or code not in (1, 2):
+        return
+    message = line.replace("\n", " ").replace("\r", " ").encode("utf-8", "replace")
+    try:
+        os.ftruncate(gate, 0)
+        os.pwrite(gate, b"%s %d %s\n%s\n%s\n" % (_FAILED, code, holder, _context(profile), message), 0)
+    except OSError:
+        pass  # the waiters then try for themselves
+
+
+def _tell_waiting(profile: str, holder: bytes) -> None:
+    # The terminal only: without one nobody is watching, and stderr must stay one line on failure.
+    if os.environ.get("KEYRACK_NO_TTY"):
+        return
+    pid = holder.partition(b".")[0].decode("ascii")
+    by = f" (pid {pid})" if pid else ""
+    try:
+        fd = os.open("/dev/tty", os.O_WRONLY | os.O_NOCTTY)
+    except OSError:
+        return
+    try:
+        os.write(fd, f"waiting for another keyrack{by} to fetch the credentials of profile "
+                     f"{profile!r}...\n".encode("utf-8", "replace"))
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _stderr(data: bytes) -> None:
+    try:
+        os.write(2, data)
+    except OSError:
+        pass
