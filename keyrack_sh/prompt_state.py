@@ -32,6 +32,8 @@ class SessionState:
 
 def _publish(kind: str, name: str, path: Path, key: str, line: str) -> None:
     """Write `path` and its link for `key`; drop the links of its earlier contents."""
+    if not key or "/" in key or "\0" in key or "\n" in key or key.startswith("."):
+        raise ValueError(f"not a prompt state key: {key!r}")  # the callers pass validated names
     link = paths.prompt_link(kind, name, key)
     private_parents(path)
     private_parents(link)
@@ -47,7 +49,10 @@ def _drop_links(kind: str, name: str, keep: str | None = None) -> None:
         return
     for entry in entries:
         if entry.name.startswith(prefix) and entry.name != keep:
-            atomic.remove(Path(entry.path))
+            try:
+                atomic.remove(Path(entry.path))
+            except OSError:
+                pass  # not ours to clear (a folder someone made): a shell then just reads the file
 
 
 def write_session(session: str, *, locked: bool, access_expires: int, session_end: int, token_file: str) -> None:
@@ -77,6 +82,14 @@ def read_session(session: str) -> SessionState | None:
 
 def write_profile(profile: str, session: str) -> None:
     _publish("profiles", profile, paths.prompt_profile_file(profile), session, session)
+
+
+def linked_profile(profile: str, session: str) -> bool:
+    """True when the profile's file has its link (files from before links existed have none)."""
+    try:
+        return os.path.samefile(paths.prompt_profile_file(profile), paths.prompt_link("profiles", profile, session))
+    except (OSError, ValueError):
+        return False
 
 
 def remove_profile(profile: str) -> None:

@@ -115,7 +115,7 @@ __keyrack_prompt_update() {
     # Few statements on purpose: each costs about a microsecond in bash.
     \builtin local IFS=$' \t\n' now="${EPOCHSECONDS-}" key="${1-}"
     # bash < 5 has no $EPOCHSECONDS; printf's %(...)T is a builtin clock too.
-    [[ -n $now ]] || \builtin printf -v now '%(%s)T' -1
+    [[ -n $now && $now != *[!0-9]* ]] || \builtin printf -v now '%(%s)T' -1
     __keyrack_memo=()
     \builtin local dir="${KEYRACK_HOME:-${HOME-}/.aws/keyrack}" session='' state='' access='' end='' \
         token='' left=0 warn='' time='' kind=locked sym='' out='' until=99999999999 check=''
@@ -215,12 +215,12 @@ __keyrack_precmd() {
         \builtin return "$status"
     fi
     \builtin local \
-        key="${AWS_PROFILE-}|${KEYRACK_HOME-}|${HOME-}|${KEYRACK_PROMPT_FORMAT-}|${KEYRACK_PROMPT_WARN-}|${KEYRACK_PROMPT_ASCII-}|${LC_ALL-}|${LC_CTYPE-}|${LANG-}|${KEYRACK_PROMPT_LOCKED+1}${KEYRACK_PROMPT_LOCKED-}|${KEYRACK_PROMPT_UNLOCKED+1}${KEYRACK_PROMPT_UNLOCKED-}|${KEYRACK_PROMPT_EXPIRING+1}${KEYRACK_PROMPT_EXPIRING-}"
-    # Without $EPOCHSECONDS (bash < 5) the render is never reused.
-    if [[ $key == "${__keyrack_memo[0]-}" && ${__keyrack_memo[1]} -ef ${__keyrack_memo[2]} &&
+        key="${AWS_PROFILE-}"$'\037'"${KEYRACK_HOME-}"$'\037'"${HOME-}"$'\037'"${KEYRACK_PROMPT_FORMAT-}"$'\037'"${KEYRACK_PROMPT_WARN-}"$'\037'"${KEYRACK_PROMPT_ASCII-}"$'\037'"${LC_ALL-}"$'\037'"${LC_CTYPE-}"$'\037'"${LANG-}"$'\037'"${KEYRACK_PROMPT_LOCKED+1}${KEYRACK_PROMPT_LOCKED-}"$'\037'"${KEYRACK_PROMPT_UNLOCKED+1}${KEYRACK_PROMPT_UNLOCKED-}"$'\037'"${KEYRACK_PROMPT_EXPIRING+1}${KEYRACK_PROMPT_EXPIRING-}"
+    # Without $EPOCHSECONDS (bash < 5), or with one that is not digits, it is never reused.
+    if [[ -n ${EPOCHSECONDS-} && $EPOCHSECONDS != *[!0-9]* && $key == "${__keyrack_memo[0]-}" && ${__keyrack_memo[1]} -ef ${__keyrack_memo[2]} &&
         ${__keyrack_memo[3]} -ef ${__keyrack_memo[4]} && (-z ${__keyrack_memo[5]} || -f ${__keyrack_memo[5]}) &&
         (-z ${__keyrack_memo[8]} || ! -e ${__keyrack_memo[8]}) ]] &&
-        ((${EPOCHSECONDS:-99999999999} < __keyrack_memo[6])); then
+        ((EPOCHSECONDS < __keyrack_memo[6])); then
         KEYRACK_PROMPT=${__keyrack_memo[7]}
     else
         __keyrack_prompt_update "$key"

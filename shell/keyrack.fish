@@ -96,6 +96,10 @@ end
 # the token file is there (for a profile that is not keyrack's: its file is
 # still absent), and the time shown has not moved on.
 set -g __keyrack_memo
+# `test -ef` came with fish 3.6: before it, every prompt reads the files.
+if test / -ef / 2>/dev/null
+    set -g __keyrack_test_ef 1
+end
 function __keyrack_precmd --on-event fish_prompt --description 'keyrack: set KEYRACK_PROMPT'
     if test -z "$AWS_PROFILE"
         set -gx KEYRACK_PROMPT ''
@@ -106,8 +110,8 @@ function __keyrack_precmd --on-event fish_prompt --description 'keyrack: set KEY
     set -q KEYRACK_PROMPT_UNLOCKED
     set -l u $status
     set -q KEYRACK_PROMPT_EXPIRING
-    set -l key "$AWS_PROFILE|$KEYRACK_HOME|$HOME|$KEYRACK_PROMPT_FORMAT|$KEYRACK_PROMPT_WARN|$KEYRACK_PROMPT_ASCII|$LC_ALL|$LC_CTYPE|$LANG|$l$KEYRACK_PROMPT_LOCKED|$u$KEYRACK_PROMPT_UNLOCKED|$status$KEYRACK_PROMPT_EXPIRING"
-    if set -q __keyrack_memo[9]; and test "$key" = "$__keyrack_memo[1]"
+    set -l key "$AWS_PROFILE"\x1f"$KEYRACK_HOME"\x1f"$HOME"\x1f"$KEYRACK_PROMPT_FORMAT"\x1f"$KEYRACK_PROMPT_WARN"\x1f"$KEYRACK_PROMPT_ASCII"\x1f"$LC_ALL"\x1f"$LC_CTYPE"\x1f"$LANG"\x1f"$l$KEYRACK_PROMPT_LOCKED"\x1f"$u$KEYRACK_PROMPT_UNLOCKED"\x1f"$status$KEYRACK_PROMPT_EXPIRING"
+    if set -q __keyrack_memo[9]; and set -q __keyrack_test_ef; and test "$key" = "$__keyrack_memo[1]"
         and test "$__keyrack_memo[2]" -ef "$__keyrack_memo[3]"; and test "$__keyrack_memo[4]" -ef "$__keyrack_memo[5]"
         and begin
             test -z "$__keyrack_memo[6]"; or test -f "$__keyrack_memo[6]"
@@ -206,8 +210,9 @@ function __keyrack_prompt_update --description 'keyrack: render KEYRACK_PROMPT f
                 end
             end
         else
-            # No clock: the session file still says unlocked.
+            # No clock: the session file still says unlocked (read again at each prompt).
             set kind unlocked
+            set keep ''
         end
     end
 

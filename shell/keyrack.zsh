@@ -138,7 +138,7 @@ __keyrack_prompt_update() {
         fi
         ;;
     esac
-    [[ -n $now ]] || now=${(%):-%D{{ "{" }}%s}}
+    [[ -n $now && $now != *[^0-9]* ]] || now=${(%):-%D{{ "{" }}%s}}
     # Digits only before any arithmetic: zsh evaluates expressions inside (( )).
     if [[ $state == unlocked && -n $end && $end != *[^0-9]* && ${#end} -le 12 ]] &&
         ((left = 10#$end - now, left > 0)); then
@@ -216,12 +216,12 @@ __keyrack_precmd() {
         \builtin return $ret
     fi
     \builtin local \
-        key="${AWS_PROFILE-}|${KEYRACK_HOME-}|${HOME-}|${KEYRACK_PROMPT_FORMAT-}|${KEYRACK_PROMPT_WARN-}|${KEYRACK_PROMPT_ASCII-}|${LC_ALL-}|${LC_CTYPE-}|${LANG-}|${KEYRACK_PROMPT_LOCKED+1}${KEYRACK_PROMPT_LOCKED-}|${KEYRACK_PROMPT_UNLOCKED+1}${KEYRACK_PROMPT_UNLOCKED-}|${KEYRACK_PROMPT_EXPIRING+1}${KEYRACK_PROMPT_EXPIRING-}"
-    # Without $EPOCHSECONDS (no zsh/datetime) the render is never reused.
-    if [[ $key == "${__keyrack_memo[1]-}" && ${__keyrack_memo[2]} -ef ${__keyrack_memo[3]} &&
+        key="${AWS_PROFILE-}"$'\037'"${KEYRACK_HOME-}"$'\037'"${HOME-}"$'\037'"${KEYRACK_PROMPT_FORMAT-}"$'\037'"${KEYRACK_PROMPT_WARN-}"$'\037'"${KEYRACK_PROMPT_ASCII-}"$'\037'"${LC_ALL-}"$'\037'"${LC_CTYPE-}"$'\037'"${LANG-}"$'\037'"${KEYRACK_PROMPT_LOCKED+1}${KEYRACK_PROMPT_LOCKED-}"$'\037'"${KEYRACK_PROMPT_UNLOCKED+1}${KEYRACK_PROMPT_UNLOCKED-}"$'\037'"${KEYRACK_PROMPT_EXPIRING+1}${KEYRACK_PROMPT_EXPIRING-}"
+    # Without $EPOCHSECONDS (no zsh/datetime), or with one that is not digits, it is never reused.
+    if [[ -n ${EPOCHSECONDS-} && $EPOCHSECONDS != *[^0-9]* && $key == "${__keyrack_memo[1]-}" && ${__keyrack_memo[2]} -ef ${__keyrack_memo[3]} &&
         ${__keyrack_memo[4]} -ef ${__keyrack_memo[5]} && (-z ${__keyrack_memo[6]} || -f ${__keyrack_memo[6]}) &&
         (-z ${__keyrack_memo[9]} || ! -e ${__keyrack_memo[9]}) ]] &&
-        ((${EPOCHSECONDS:-99999999999} < __keyrack_memo[7])); then
+        ((EPOCHSECONDS < __keyrack_memo[7])); then
         typeset -g KEYRACK_PROMPT=${__keyrack_memo[8]}
     else
         __keyrack_prompt_update "$key"

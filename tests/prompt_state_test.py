@@ -63,3 +63,33 @@ def test_the_files_and_links_are_private_and_the_completions_see_only_profile_na
     for folder in ("links", "links/profiles", "links/sessions", "profiles", "sessions"):
         assert (paths.prompt_dir() / folder).stat().st_mode & 0o777 == 0o700
     assert os.listdir(paths.prompt_dir() / "profiles") == ["acme.prod"]  # what `keyrack <TAB>` lists
+
+
+def test_a_profile_file_written_before_links_existed_is_linked_at_the_next_lookup() -> None:
+    from keyrack_sh import engine
+    from keyrack_sh.profiles import Profile
+
+    path = paths.prompt_profile_file("acme.prod")
+    path.parent.mkdir(parents=True)
+    path.write_text("acme\n")  # as an older keyrack left it: no link, so every prompt reads it
+    assert not prompt_state.linked_profile("acme.prod", "acme")
+    engine._mark_managed(Profile("acme.prod", "acme", "111111111111", "ReadOnly"))
+    assert prompt_state.linked_profile("acme.prod", "acme")
+
+
+def test_a_failed_set_restores_only_a_session_name_it_can_trust() -> None:
+    from keyrack_sh.commands import set as set_command
+
+    set_command._restore_prompt_file("acme.prod", b"acme\n")
+    assert prompt_state.linked_profile("acme.prod", "acme")
+    set_command._restore_prompt_file("acme.prod", b"../../x\n")  # not a name keyrack writes
+    assert not paths.prompt_profile_file("acme.prod").exists()
+    assert links("profiles") == []
+    prompt_state.write_profile("acme.prod", "acme")  # and nothing is wedged afterwards
+    assert prompt_state.linked_profile("acme.prod", "acme")
+
+
+def test_a_key_that_is_not_a_name_is_refused_before_anything_is_written() -> None:
+    with pytest.raises(ValueError):
+        prompt_state.write_profile("acme.prod", "a/b")
+    assert not paths.prompt_profile_file("acme.prod").exists()

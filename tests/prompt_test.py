@@ -199,6 +199,53 @@ def test_within_one_shell_every_change_shows_at_the_very_next_prompt(shell, hook
     ]
 
 
+SET = {"bash": "export {name}={value}", "zsh": "export {name}={value}", "fish": "set -gx {name} {value}"}
+UNSET = {"bash": "unset {name}", "zsh": "unset {name}", "fish": "set -e {name}"}
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_within_one_shell_the_segment_follows_the_profile_and_the_settings(shell, hooks, shenv, token):
+    require(shell)
+    q = shells.QUOTERS[shell]
+    update = "__keyrack_precmd" if shell != "fish" else "emit fish_prompt"
+    show = f"{update}; printf '[%s]\\n' \"$KEYRACK_PROMPT\""
+    subprocess.run(_keyrack_writes("profile"), shell=True, env=shenv, check=True)
+    subprocess.run(_keyrack_writes("unlocked", str(42 * M + SLACK), str(token)), shell=True, env=shenv, check=True)
+    locked = write_profile_state(shenv, "acme.locked", "nobody")  # a session never unlocked: locked
+
+    def set_(name: str, value: str) -> str:
+        return SET[shell].format(name=name, value=q(value))
+
+    lines = [source(shell, hooks[shell]), show,
+             set_("KEYRACK_PROMPT_FORMAT", "%p|%t"), show,
+             set_("KEYRACK_PROMPT_FORMAT", "%p"), set_("KEYRACK_PROMPT_WARN", "%t|"), show,
+             UNSET[shell].format(name="KEYRACK_PROMPT_FORMAT"), UNSET[shell].format(name="KEYRACK_PROMPT_WARN"),
+             set_("LANG", "C"), show, set_("LANG", "C.UTF-8"),
+             set_("AWS_PROFILE", "someone.else"), show,
+             set_("AWS_PROFILE", "acme.locked"), show,
+             set_("KEYRACK_PROMPT_LOCKED", ""), show, UNSET[shell].format(name="KEYRACK_PROMPT_LOCKED"), show,
+             set_("AWS_PROFILE", "acme.prod"), show]
+    r = run_shell(shell, "\n".join(lines), shenv, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "[🔓 acme.prod 42m]", "[acme.prod|42m]", "[acme.prod]", "[[unlocked] acme.prod 42m]", "[]",
+        "[🔒 acme.locked]", "[ acme.locked]", "[🔒 acme.locked]", "[🔓 acme.prod 42m]",
+    ]
+    assert locked.exists()
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_the_minutes_left_move_on_while_nothing_else_changes(shell, hooks, shenv, token):
+    require(shell)
+    update = "__keyrack_precmd" if shell != "fish" else "emit fish_prompt"
+    show = f"{update}; printf '[%s]\\n' \"$KEYRACK_PROMPT\""
+    # 42 min 3 s left, then 6 s later 41 min: fish's clock (boot time + uptime) may lag by a second.
+    lines = [source(shell, hooks[shell]), _keyrack_writes("profile"),
+             _keyrack_writes("unlocked", str(42 * M + 3), str(token)), show, "sleep 6", show]
+    r = run_shell(shell, "\n".join(lines), shenv, timeout=60)
+    assert r.stdout.splitlines() == ["[🔓 acme.prod 42m]", "[🔓 acme.prod 41m]"], r.stderr
+
+
 @pytest.mark.parametrize("shell", SHELLS)
 def test_an_unchanged_state_is_not_read_again_at_each_prompt(shell, hooks, shenv, tmp_path, token):
     require(shell)

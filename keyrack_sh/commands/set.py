@@ -135,10 +135,13 @@ def _save_prompt_file(profile: str) -> bytes | None:
 def _restore_prompt_file(profile: str, before: bytes | None) -> None:
     from keyrack_sh import prompt_state
 
-    if before is None:
-        prompt_state.remove_profile(profile)
+    session = before.decode("utf-8", "replace").strip() if before is not None else ""
+    try:
+        validate.session_name(session)
+    except UserError:
+        prompt_state.remove_profile(profile)  # nothing, or nothing keyrack wrote: the engine rewrites it
     else:
-        prompt_state.write_profile(profile, before.decode("utf-8", "replace").strip())
+        prompt_state.write_profile(profile, session)
 
 
 def run(args: argparse.Namespace) -> int:
