@@ -6,7 +6,8 @@
 
 bash and zsh time every render inside the shell with $EPOCHREALTIME (a builtin
 clock, no process), so each figure is a median of single renders; the
-baseline is the same loop calling an empty function, measured in the same run.
+baseline is the same loop calling an empty function, measured in the same run,
+and the judged cost is the difference: what the segment adds to a prompt.
 fish has no sub-millisecond builtin clock: it is judged on CPU time per render
 (a loop of renders minus a loop of empty calls, user + system time from
 wait4), and its wall time is shown as the median over batches of the time per
@@ -178,9 +179,10 @@ def bench(n: int, shells: list[str]) -> list[dict[str, object]]:
                     renders = n
                 cpu = _cpu_per_render_us(shell, hook, state, max(n, 200), env)
                 med, base = statistics.median(subject), statistics.median(baseline)
-                # fish: judged on CPU per render, since it has no sub-millisecond builtin clock and
-                # its batch wall times carry process start-up noise.
-                cost = cpu if shell == "fish" else med
+                # What the segment adds to a prompt: the render minus the same harness calling an
+                # empty function (the clock reads, the loop, one call). fish: CPU per render, since it
+                # has no sub-millisecond builtin clock and its batch wall times carry start-up noise.
+                cost = cpu if shell == "fish" else med - base
                 rows.append({
                     "shell": shell, "state": state, "renders": renders,
                     "median_us": round(med, 1), "baseline_us": round(base, 1),
@@ -212,7 +214,8 @@ def table(rows: list[dict[str, object]]) -> str:
                      f"{r['ratio']}x | {r['cost_us']} | {r['cpu_us']} | {target} | {met} |")
     lines.append("")
     lines.append("cost (judged): bash and zsh, the median of single renders (`__keyrack_precmd`, timed with "
-                 "$EPOCHREALTIME); fish, CPU per render. fish's median is over batches of (batch time / renders) "
+                 "$EPOCHREALTIME) minus the median of the same timed loop calling an empty function; fish, "
+                 "CPU per render. fish's median is over batches of (batch time / renders) "
                  "minus the same batch of empty-function calls. CPU: user+system time of a loop of renders minus a loop of empty "
                  "calls, per render (not inflated by other processes). Machine speed, same run: an empty "
                  f"bash loop iteration takes {_loop_ns():.0f} ns. {machine()}.")

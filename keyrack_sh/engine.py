@@ -324,7 +324,7 @@ def _mark_managed(profile: Profile) -> None:
         current = paths.prompt_profile_file(profile.name).read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError):
         current = None
-    if current != profile.session or not prompt_state.linked_profile(profile.name, profile.session):
+    if current != profile.session:
         prompt_state.write_profile(profile.name, profile.session)
 
 

@@ -14,7 +14,8 @@ Layout (all folders 0700, all files 0600):
       locks/gates/<profile>             fast.py's herd gate: holder pid or its last failure line
       prompt/profiles/<profile>         secretless: the profile's sso-session name
       prompt/sessions/<session>         secretless: lock state and times, for prompts
-      prompt/links/{profiles,sessions}/ hard links named after those files' content (prompt_state)
+      prompt/generation                 secretless: changes whenever the two above do (prompt_state)
+      prompt/links/generation@<id>      a hard link of it, named after its content
       logs/                             secret-free crash logs
 """
 from __future__ import annotations
@@ -92,9 +93,12 @@ def prompt_session_file(session: str) -> Path:
     return prompt_dir() / "sessions" / session
 
 
-def prompt_link(kind: str, name: str, key: str) -> Path:
-    """prompt/links/<kind>/<name>@<key>: a hard link of prompt/<kind>/<name> while it holds `key`."""
-    return prompt_dir() / "links" / kind / f"{name}@{key}"
+def prompt_generation_file() -> Path:
+    return prompt_dir() / "generation"
+
+
+def prompt_generation_link(generation: str) -> Path:
+    return prompt_dir() / "links" / f"generation@{generation}"
 
 
 def logs_dir() -> Path:

@@ -5,16 +5,16 @@ Format (docs/ARCHITECTURE.md):
   prompt/sessions/<session>   one line: <locked|unlocked> <access_expires> <session_end> <token_file>
 Nothing here is a secret; the files are still 0600 like everything keyrack writes.
 
-Each file is also hard-linked as prompt/links/<kind>/<name>@<key>, a name the
-shell can build from what it read (the session name; `state-access-end`). So
-a shell keeps its last render while `[[ file -ef link ]]` holds, two stats
-instead of a read (a read is the bulk of a render), and knows the moment the
-file is replaced: every write makes a new file, and the link is made before
-the file is put in place, so a link never names a file with other content.
+After every write, the generation is bumped: prompt/generation gets a new id
+and prompt/links/generation@<id> is a hard link of it, made before it is put
+in place; the earlier ids' links are then dropped. A shell that read the id
+(before the files) keeps its last render while that link exists: one stat
+instead of two reads (the reads are the bulk of a render).
 """
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,36 +30,35 @@ class SessionState:
     token_file: str
 
 
-def _publish(kind: str, name: str, path: Path, key: str, line: str) -> None:
-    """Write `path` and its link for `key`; drop the links of its earlier contents."""
-    if not key or "/" in key or "\0" in key or "\n" in key or key.startswith("."):
-        raise ValueError(f"not a prompt state key: {key!r}")  # the callers pass validated names
-    link = paths.prompt_link(kind, name, key)
+def _publish(path: Path, line: str) -> None:
     private_parents(path)
+    atomic.write_text(path, line + "\n")
+    _bump_generation()
+
+
+def _bump_generation() -> None:
+    """A new generation id, after the files changed: every shell reads them again once."""
+    generation = f"{time.time_ns()}.{os.getpid()}"
+    link = paths.prompt_generation_link(generation)
+    private_parents(paths.prompt_generation_file())
     private_parents(link)
-    atomic.write_text(path, line + "\n", link=link)
-    _drop_links(kind, name, keep=link.name)
-
-
-def _drop_links(kind: str, name: str, keep: str | None = None) -> None:
-    prefix = name + "@"
+    atomic.write_text(paths.prompt_generation_file(), generation + "\n", link=link)
     try:
-        entries = list(os.scandir(paths.prompt_dir() / "links" / kind))
+        entries = list(os.scandir(link.parent))
     except OSError:
         return
     for entry in entries:
-        if entry.name.startswith(prefix) and entry.name != keep:
+        if entry.name.startswith("generation@") and entry.name != link.name:
             try:
                 atomic.remove(Path(entry.path))
             except OSError:
-                pass  # not ours to clear (a folder someone made): a shell then just reads the file
+                pass  # not ours to clear (a folder someone made): shells then just read the files
 
 
 def write_session(session: str, *, locked: bool, access_expires: int, session_end: int, token_file: str) -> None:
     state = "locked" if locked else "unlocked"
     access, end = int(access_expires), int(session_end)
-    _publish("sessions", session, paths.prompt_session_file(session), f"{state}-{access}-{end}",
-             f"{state} {access} {end} {token_file}")
+    _publish(paths.prompt_session_file(session), f"{state} {access} {end} {token_file}")
 
 
 def mark_locked(session: str) -> None:
@@ -81,17 +80,9 @@ def read_session(session: str) -> SessionState | None:
 
 
 def write_profile(profile: str, session: str) -> None:
-    _publish("profiles", profile, paths.prompt_profile_file(profile), session, session)
-
-
-def linked_profile(profile: str, session: str) -> bool:
-    """True when the profile's file has its link (files from before links existed have none)."""
-    try:
-        return os.path.samefile(paths.prompt_profile_file(profile), paths.prompt_link("profiles", profile, session))
-    except (OSError, ValueError):
-        return False
+    _publish(paths.prompt_profile_file(profile), session)
 
 
 def remove_profile(profile: str) -> None:
-    atomic.remove(paths.prompt_profile_file(profile))
-    _drop_links("profiles", profile)
+    if atomic.remove(paths.prompt_profile_file(profile)):
+        _bump_generation()

@@ -118,15 +118,20 @@ __keyrack_prompt_update() {
     [[ -n $now && $now != *[!0-9]* ]] || \builtin printf -v now '%(%s)T' -1
     __keyrack_memo=()
     \builtin local dir="${KEYRACK_HOME:-${HOME-}/.aws/keyrack}" session='' state='' access='' end='' \
-        token='' left=0 warn='' time='' kind=locked sym='' out='' until=99999999999 check=''
+        token='' left=0 warn='' time='' kind=locked sym='' out='' until=99999999999 check='' generation=''
     # shellcheck disable=SC2088 # a literal "~/" in KEYRACK_HOME, as Python's expanduser reads it
     [[ $dir != "~/"* ]] || dir=${HOME-}/${dir:2}
     dir=$dir/prompt
     [[ ${#AWS_PROFILE} -le 64 ]] || \builtin return 0
+    # The generation first, then the files it vouches for (keyrack writes them in the other order).
     # Each test before a read: a redirection that fails would print an error.
+    if [[ -f $dir/generation ]]; then
+        \builtin read -r generation <"$dir/generation" || :
+    fi
+    [[ -n $generation && $generation != *[!0-9.]* ]] || generation=''
     if [[ ! -f $dir/profiles/$AWS_PROFILE ]]; then
-        # Not keyrack's: nothing, until such a file appears.
-        __keyrack_memo=("$key" / / / / '' 99999999999 '' "$dir/profiles/$AWS_PROFILE")
+        # Not keyrack's: nothing, until keyrack writes something.
+        [[ -z $generation ]] || __keyrack_memo=("$key" "$dir/links/generation@$generation" '' 99999999999 '')
         \builtin return 0
     fi
     \builtin read -r session <"$dir/profiles/$AWS_PROFILE" || :
@@ -134,6 +139,7 @@ __keyrack_prompt_update() {
     '' | [.-]* | *[!A-Za-z0-9._-]*) ;;
     *)
         if [[ -f $dir/sessions/$session ]]; then
+            # shellcheck disable=SC2034 # access: read to reach the fields after it
             \builtin read -r state access end token <"$dir/sessions/$session" || :
         fi
         ;;
@@ -143,7 +149,7 @@ __keyrack_prompt_update() {
         ((left = 10#$end - now, left > 0)); then
         kind=unlocked
         check=$token
-        # Locked without its token file (`aws sso logout`); not kept: it may come back.
+        # Locked without its token file (`aws sso logout`).
         [[ -z $token || -f $token ]] || kind=gone
     fi
     if [[ $kind == unlocked ]]; then
@@ -166,7 +172,7 @@ __keyrack_prompt_update() {
     fi
     if [[ $kind == gone ]]; then
         kind=locked
-        state=''
+        generation=''  # not kept: the token file may come back
     fi
     case ${KEYRACK_PROMPT_ASCII-}:${LC_ALL:-${LC_CTYPE:-${LANG-}}} in
     1:*) ;;
@@ -191,42 +197,46 @@ __keyrack_prompt_update() {
         out=${out//"%s"/"$sym"}
         KEYRACK_PROMPT=${out%"${out##*[! ]}"}
     fi
-    # Kept only for state files keyrack wrote (their links exist).
-    if [[ ($state == locked || $state == unlocked) && -n $access && $access != *[!0-9]* && -n $end &&
-        $end != *[!0-9]* ]]; then
-        __keyrack_memo=("$key" "$dir/profiles/$AWS_PROFILE" "$dir/links/profiles/$AWS_PROFILE@$session"
-            "$dir/sessions/$session" "$dir/links/sessions/$session@$state-$access-$end" "$check" "$until"
-            "$KEYRACK_PROMPT" '')
+    # Kept until keyrack writes again (the generation's link goes), the token file goes, or the
+    # time shown moves on; an unlocked state whose token file is gone is read at each prompt.
+    if [[ -n $generation ]]; then
+        __keyrack_memo=("$key" "$dir/links/generation@$generation" "$check" "$until" "$KEYRACK_PROMPT")
     fi
 }
 
 # Keep $? for whatever runs after us in PROMPT_COMMAND (and for PS1).
 #
-# The last render stands while its settings are the same, both state files are
-# still the very files it read (keyrack links each file it writes to a name
-# made of its content, so `-ef` is two stats where a read costs far more), the
-# token file is there (for a profile that is not keyrack's: its file is still
-# absent), and the time shown has not moved on. This function is
-# kept small on purpose: bash copies a function's body at every call.
-__keyrack_precmd() {
-    \builtin local status="$?"
-    if [[ -z ${AWS_PROFILE-} ]]; then
-        KEYRACK_PROMPT=
+# The last render stands while its settings are the same, keyrack has written
+# no state file since (each write replaces prompt/generation and its link
+# links/generation@<id>: one stat, where reading the files costs far more),
+# the token file is there, and the time shown has not moved on. This function
+# is kept small on purpose: bash copies a function's body at every call.
+if ((BASH_VERSINFO[0] >= 5)); then
+    __keyrack_precmd() {
+        \builtin local status="$?"
+        if [[ -z ${AWS_PROFILE-} ]]; then
+            KEYRACK_PROMPT=
+            \builtin return "$status"
+        fi
+        \builtin local \
+            key="${AWS_PROFILE-}"$'\037'"${KEYRACK_HOME-}"$'\037'"${HOME-}"$'\037'"${KEYRACK_PROMPT_FORMAT-}"$'\037'"${KEYRACK_PROMPT_WARN-}"$'\037'"${KEYRACK_PROMPT_ASCII-}"$'\037'"${LC_ALL-}"$'\037'"${LC_CTYPE-}"$'\037'"${LANG-}"$'\037'"${KEYRACK_PROMPT_LOCKED+1}${KEYRACK_PROMPT_LOCKED-}"$'\037'"${KEYRACK_PROMPT_UNLOCKED+1}${KEYRACK_PROMPT_UNLOCKED-}"$'\037'"${KEYRACK_PROMPT_EXPIRING+1}${KEYRACK_PROMPT_EXPIRING-}"
+        # $EPOCHSECONDS is bash's own clock here: assignments to it are ignored.
+        if [[ $key == "${__keyrack_memo[0]-}" && -e ${__keyrack_memo[1]} &&
+            (-z ${__keyrack_memo[2]} || -f ${__keyrack_memo[2]}) ]] && ((EPOCHSECONDS < __keyrack_memo[3])); then
+            KEYRACK_PROMPT=${__keyrack_memo[4]}
+        else
+            __keyrack_prompt_update "$key"
+        fi
         \builtin return "$status"
-    fi
-    \builtin local \
-        key="${AWS_PROFILE-}"$'\037'"${KEYRACK_HOME-}"$'\037'"${HOME-}"$'\037'"${KEYRACK_PROMPT_FORMAT-}"$'\037'"${KEYRACK_PROMPT_WARN-}"$'\037'"${KEYRACK_PROMPT_ASCII-}"$'\037'"${LC_ALL-}"$'\037'"${LC_CTYPE-}"$'\037'"${LANG-}"$'\037'"${KEYRACK_PROMPT_LOCKED+1}${KEYRACK_PROMPT_LOCKED-}"$'\037'"${KEYRACK_PROMPT_UNLOCKED+1}${KEYRACK_PROMPT_UNLOCKED-}"$'\037'"${KEYRACK_PROMPT_EXPIRING+1}${KEYRACK_PROMPT_EXPIRING-}"
-    # Without $EPOCHSECONDS (bash < 5), or with one that is not digits, it is never reused.
-    if [[ -n ${EPOCHSECONDS-} && $EPOCHSECONDS != *[!0-9]* && $key == "${__keyrack_memo[0]-}" && ${__keyrack_memo[1]} -ef ${__keyrack_memo[2]} &&
-        ${__keyrack_memo[3]} -ef ${__keyrack_memo[4]} && (-z ${__keyrack_memo[5]} || -f ${__keyrack_memo[5]}) &&
-        (-z ${__keyrack_memo[8]} || ! -e ${__keyrack_memo[8]}) ]] &&
-        ((EPOCHSECONDS < __keyrack_memo[6])); then
-        KEYRACK_PROMPT=${__keyrack_memo[7]}
-    else
-        __keyrack_prompt_update "$key"
-    fi
-    \builtin return "$status"
-}
+    }
+else
+    # bash < 5 has no $EPOCHSECONDS to tell when the minutes move on: read at every prompt.
+    __keyrack_precmd() {
+        \builtin local status="$?"
+        __keyrack_prompt_update ''
+        \builtin return "$status"
+    }
+fi
 
 # Exported so prompt programs (starship's env_var module) see it too.
 # shellcheck disable=SC2034 # read by PS1 and prompt programs

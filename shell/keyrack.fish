@@ -90,16 +90,11 @@ if test -r /proc/stat
     set __keyrack_btime (string replace -r --filter -- '^btime (\d+)$' '$1' </proc/stat)
 end
 
-# The last render stands while its settings are the same, both state files are
-# still the very files it read (keyrack links each file it writes to a name
-# made of its content, so `test -ef` is two stats where a read costs far more),
-# the token file is there (for a profile that is not keyrack's: its file is
-# still absent), and the time shown has not moved on.
+# The last render stands while its settings are the same, keyrack has written
+# no state file since (each write replaces prompt/generation and its link
+# links/generation@<id>: one `test -e`, where reading the files costs far
+# more), the token file is there, and the time shown has not moved on.
 set -g __keyrack_memo
-# `test -ef` came with fish 3.6: before it, every prompt reads the files.
-if test / -ef / 2>/dev/null
-    set -g __keyrack_test_ef 1
-end
 function __keyrack_precmd --on-event fish_prompt --description 'keyrack: set KEYRACK_PROMPT'
     if test -z "$AWS_PROFILE"
         set -gx KEYRACK_PROMPT ''
@@ -111,23 +106,19 @@ function __keyrack_precmd --on-event fish_prompt --description 'keyrack: set KEY
     set -l u $status
     set -q KEYRACK_PROMPT_EXPIRING
     set -l key "$AWS_PROFILE"\x1f"$KEYRACK_HOME"\x1f"$HOME"\x1f"$KEYRACK_PROMPT_FORMAT"\x1f"$KEYRACK_PROMPT_WARN"\x1f"$KEYRACK_PROMPT_ASCII"\x1f"$LC_ALL"\x1f"$LC_CTYPE"\x1f"$LANG"\x1f"$l$KEYRACK_PROMPT_LOCKED"\x1f"$u$KEYRACK_PROMPT_UNLOCKED"\x1f"$status$KEYRACK_PROMPT_EXPIRING"
-    if set -q __keyrack_memo[9]; and set -q __keyrack_test_ef; and test "$key" = "$__keyrack_memo[1]"
-        and test "$__keyrack_memo[2]" -ef "$__keyrack_memo[3]"; and test "$__keyrack_memo[4]" -ef "$__keyrack_memo[5]"
+    if set -q __keyrack_memo[5]; and test "$key" = "$__keyrack_memo[1]"; and test -e "$__keyrack_memo[2]"
         and begin
-            test -z "$__keyrack_memo[6]"; or test -f "$__keyrack_memo[6]"
-        end
-        and begin
-            test -z "$__keyrack_memo[9]"; or not test -e "$__keyrack_memo[9]"
+            test -z "$__keyrack_memo[3]"; or test -f "$__keyrack_memo[3]"
         end
         and begin
             # A time to watch (in seconds of uptime): only for an unlocked session, on Linux.
-            test -z "$__keyrack_memo[7]"; or begin
+            test -z "$__keyrack_memo[4]"; or begin
                 # Whole seconds of uptime: what comes before the first dot.
                 read -d . -l up rest </proc/uptime
-                and test "$up" -lt "$__keyrack_memo[7]"
+                and test "$up" -lt "$__keyrack_memo[4]"
             end
         end
-        set -gx KEYRACK_PROMPT "$__keyrack_memo[8]"
+        set -gx KEYRACK_PROMPT "$__keyrack_memo[5]"
         return 0
     end
     __keyrack_prompt_update "$key"
@@ -146,9 +137,13 @@ function __keyrack_prompt_update --description 'keyrack: render KEYRACK_PROMPT f
         set dir "$HOME/"(string sub -s 3 -- "$dir")
     end
     set dir "$dir/prompt"
+    # The generation first, then the files it vouches for (keyrack writes them in the other order).
+    set -l generation ''
+    test -f "$dir/generation"; and read generation <"$dir/generation"
+    string match -qr -- '^[0-9.]+$' "$generation"; or set generation ''
     if not test -f "$dir/profiles/$profile"
-        # Not keyrack's: nothing, until such a file appears.
-        set -g __keyrack_memo "$key" / / / / '' '' '' "$dir/profiles/$profile"
+        # Not keyrack's: nothing, until keyrack writes something.
+        test -n "$generation"; and set -g __keyrack_memo "$key" "$dir/links/generation@$generation" '' '' ''
         return 0
     end
 
@@ -260,12 +255,10 @@ function __keyrack_prompt_update --description 'keyrack: render KEYRACK_PROMPT f
         set out (string replace -a -- '%s' "$sym" "$out")
         set -gx KEYRACK_PROMPT (string trim -r -c ' ' -- "$out")
     end
-    # Kept only for state files keyrack wrote (their links exist).
-    if test -n "$keep"; and string match -qr -- '^(un)?locked$' "$state"
-        and string match -qr -- '^[0-9]+$' "$access"; and string match -qr -- '^[0-9]+$' "$end"
-        set -g __keyrack_memo "$key" "$dir/profiles/$profile" "$dir/links/profiles/$profile@$session" \
-            "$dir/sessions/$session" "$dir/links/sessions/$session@$state-$access-$end" "$check" "$until" \
-            "$KEYRACK_PROMPT" ''
+    # Kept until keyrack writes again (the generation's link goes), the token file goes, or the
+    # time shown moves on; an unlocked state whose token file is gone is read at each prompt.
+    if test -n "$keep"; and test -n "$generation"
+        set -g __keyrack_memo "$key" "$dir/links/generation@$generation" "$check" "$until" "$KEYRACK_PROMPT"
     end
     return 0
 end

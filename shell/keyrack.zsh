@@ -114,17 +114,21 @@ __keyrack_prompt_update() {
     '' | [.-]* | *[^A-Za-z0-9._-]*) \builtin return 0 ;;
     esac
     # Few statements on purpose: each costs about a microsecond.
-    \builtin local IFS=$' \t\n' dir="${KEYRACK_HOME:-${HOME-}/.aws/keyrack}" session= state= access= end= \
-        token= now="${EPOCHSECONDS-}" left=0 warn= time= kind=locked sym= out= until=99999999999 check= key="${1-}"
+    \builtin local IFS=$' \t\n' dir="${KEYRACK_HOME:-${HOME-}/.aws/keyrack}" session= state= end= \
+        token= now="${EPOCHSECONDS-}" left=0 warn= time= kind=locked sym= out= until=99999999999 check= key="${1-}" \
+        generation=
     \builtin local -a fields
     __keyrack_memo=()
     [[ $dir != "~/"* ]] || dir=${HOME-}/${dir:2}
     dir=$dir/prompt
     [[ ${#AWS_PROFILE} -le 64 ]] || \builtin return 0
+    # The generation first, then the files it vouches for (keyrack writes them in the other order).
     # Each test before a read: a redirection that fails would print an error.
+    [[ ! -f $dir/generation ]] || generation=${"$(<$dir/generation)"%%$'\n'*}
+    [[ -n $generation && $generation != *[^0-9.]* ]] || generation=
     if [[ ! -f $dir/profiles/$AWS_PROFILE ]]; then
-        # Not keyrack's: nothing, until such a file appears.
-        __keyrack_memo=("$key" / / / / '' 99999999999 '' "$dir/profiles/$AWS_PROFILE")
+        # Not keyrack's: nothing, until keyrack writes something.
+        [[ -z $generation ]] || __keyrack_memo=("$key" "$dir/links/generation@$generation" '' 99999999999 '')
         \builtin return 0
     fi
     # $(<file) is read by zsh itself (no process), in one read, unlike `read`.
@@ -134,7 +138,7 @@ __keyrack_prompt_update() {
     *)
         if [[ -f $dir/sessions/$session ]]; then
             fields=(${=${"$(<$dir/sessions/$session)"%%$'\n'*}})
-            state=${fields[1]-} access=${fields[2]-} end=${fields[3]-} token=${(j: :)fields[4,-1]}
+            state=${fields[1]-} end=${fields[3]-} token=${(j: :)fields[4,-1]}
         fi
         ;;
     esac
@@ -144,7 +148,7 @@ __keyrack_prompt_update() {
         ((left = 10#$end - now, left > 0)); then
         kind=unlocked
         check=$token
-        # Locked without its token file (`aws sso logout`); not kept: it may come back.
+        # Locked without its token file (`aws sso logout`).
         [[ -z $token || -f $token ]] || kind=gone
     fi
     if [[ $kind == unlocked ]]; then
@@ -167,7 +171,7 @@ __keyrack_prompt_update() {
     fi
     if [[ $kind == gone ]]; then
         kind=locked
-        state=
+        generation=  # not kept: the token file may come back
     fi
     case ${KEYRACK_PROMPT_ASCII-}:${LC_ALL:-${LC_CTYPE:-${LANG-}}} in
     1:*) ;;
@@ -191,43 +195,47 @@ __keyrack_prompt_update() {
         out=${out//"%s"/"$sym"}
         KEYRACK_PROMPT=${out%"${out##*[! ]}"}
     fi
-    # Kept only for state files keyrack wrote (their links exist).
-    if [[ ($state == locked || $state == unlocked) && -n $access && $access != *[^0-9]* && -n $end &&
-        $end != *[^0-9]* ]]; then
-        __keyrack_memo=("$key" "$dir/profiles/$AWS_PROFILE" "$dir/links/profiles/$AWS_PROFILE@$session"
-            "$dir/sessions/$session" "$dir/links/sessions/$session@$state-$access-$end" "$check" "$until"
-            "$KEYRACK_PROMPT" '')
+    # Kept until keyrack writes again (the generation's link goes), the token file goes, or the
+    # time shown moves on; an unlocked state whose token file is gone is read at each prompt.
+    if [[ -n $generation ]]; then
+        __keyrack_memo=("$key" "$dir/links/generation@$generation" "$check" "$until" "$KEYRACK_PROMPT")
     fi
 }
 
 # Keep $? for the hooks and the prompt after us.
 #
-# The last render stands while its settings are the same, both state files are
-# still the very files it read (keyrack links each file it writes to a name
-# made of its content, so `-ef` is two stats where a read costs far more), the
-# token file is there (for a profile that is not keyrack's: its file is still
-# absent), and the time shown has not moved on.
+# The last render stands while its settings are the same, keyrack has written
+# no state file since (each write replaces prompt/generation and its link
+# links/generation@<id>: one stat, where reading the files costs far more),
+# the token file is there, and the time shown has not moved on.
 typeset -ga __keyrack_memo
-__keyrack_precmd() {
-    \builtin local ret=$?
-    \builtin emulate -L zsh
-    if [[ -z ${AWS_PROFILE-} ]]; then
-        typeset -g KEYRACK_PROMPT=
+if \builtin zmodload -F zsh/datetime p:EPOCHSECONDS 2>/dev/null; then
+    __keyrack_precmd() {
+        \builtin local ret=$?
+        \builtin emulate -L zsh
+        if [[ -z ${AWS_PROFILE-} ]]; then
+            typeset -g KEYRACK_PROMPT=
+            \builtin return $ret
+        fi
+        \builtin local \
+            key="${AWS_PROFILE-}"$'\037'"${KEYRACK_HOME-}"$'\037'"${HOME-}"$'\037'"${KEYRACK_PROMPT_FORMAT-}"$'\037'"${KEYRACK_PROMPT_WARN-}"$'\037'"${KEYRACK_PROMPT_ASCII-}"$'\037'"${LC_ALL-}"$'\037'"${LC_CTYPE-}"$'\037'"${LANG-}"$'\037'"${KEYRACK_PROMPT_LOCKED+1}${KEYRACK_PROMPT_LOCKED-}"$'\037'"${KEYRACK_PROMPT_UNLOCKED+1}${KEYRACK_PROMPT_UNLOCKED-}"$'\037'"${KEYRACK_PROMPT_EXPIRING+1}${KEYRACK_PROMPT_EXPIRING-}"
+        # $EPOCHSECONDS is zsh/datetime's clock here (loaded above), not a value from outside.
+        if [[ $key == "${__keyrack_memo[1]-}" && -e ${__keyrack_memo[2]} &&
+            (-z ${__keyrack_memo[3]} || -f ${__keyrack_memo[3]}) ]] && ((EPOCHSECONDS < __keyrack_memo[4])); then
+            typeset -g KEYRACK_PROMPT=${__keyrack_memo[5]}
+        else
+            __keyrack_prompt_update "$key"
+        fi
         \builtin return $ret
-    fi
-    \builtin local \
-        key="${AWS_PROFILE-}"$'\037'"${KEYRACK_HOME-}"$'\037'"${HOME-}"$'\037'"${KEYRACK_PROMPT_FORMAT-}"$'\037'"${KEYRACK_PROMPT_WARN-}"$'\037'"${KEYRACK_PROMPT_ASCII-}"$'\037'"${LC_ALL-}"$'\037'"${LC_CTYPE-}"$'\037'"${LANG-}"$'\037'"${KEYRACK_PROMPT_LOCKED+1}${KEYRACK_PROMPT_LOCKED-}"$'\037'"${KEYRACK_PROMPT_UNLOCKED+1}${KEYRACK_PROMPT_UNLOCKED-}"$'\037'"${KEYRACK_PROMPT_EXPIRING+1}${KEYRACK_PROMPT_EXPIRING-}"
-    # Without $EPOCHSECONDS (no zsh/datetime), or with one that is not digits, it is never reused.
-    if [[ -n ${EPOCHSECONDS-} && $EPOCHSECONDS != *[^0-9]* && $key == "${__keyrack_memo[1]-}" && ${__keyrack_memo[2]} -ef ${__keyrack_memo[3]} &&
-        ${__keyrack_memo[4]} -ef ${__keyrack_memo[5]} && (-z ${__keyrack_memo[6]} || -f ${__keyrack_memo[6]}) &&
-        (-z ${__keyrack_memo[9]} || ! -e ${__keyrack_memo[9]}) ]] &&
-        ((EPOCHSECONDS < __keyrack_memo[7])); then
-        typeset -g KEYRACK_PROMPT=${__keyrack_memo[8]}
-    else
-        __keyrack_prompt_update "$key"
-    fi
-    \builtin return $ret
-}
+    }
+else
+    # No zsh/datetime, no clock to tell when the minutes move on: read at every prompt.
+    __keyrack_precmd() {
+        \builtin local ret=$?
+        __keyrack_prompt_update ''
+        \builtin return $ret
+    }
+fi
 
 # Exported so prompt programs (starship's env_var module) see it too.
 \builtin export KEYRACK_PROMPT=

@@ -260,8 +260,8 @@ def test_an_unchanged_state_is_not_read_again_at_each_prompt(shell, hooks, shenv
                         *shell_argv(shell, script)], env=shenv, capture_output=True, text=True, timeout=60)
     assert r.stdout == "[🔓 acme.prod 42m]" * 5, r.stderr
     opened = [line for line in out.read_text().splitlines() if "/prompt/" in line]
-    # The first prompt reads the profile's and the session's files; the next four read nothing.
-    assert len(opened) == 2 and all("links" not in line for line in opened), "\n".join(opened)
+    # The first prompt reads the generation, the profile's and the session's files; the next four nothing.
+    assert len(opened) == 3 and "/prompt/generation" in opened[0], "\n".join(opened)
 
 
 # -- the per-prompt cost ----------------------------------------------------------
