@@ -20,7 +20,7 @@ from typing import Any
 from keyrack_sh import atomic, paths
 
 CREDS_MAGIC = "keyrack-creds"
-CREDS_VERSION = "2"
+CREDS_VERSION = "3"
 
 
 def private_parents(path: Path) -> None:
@@ -176,7 +176,7 @@ def write_role_creds(profile: str, session: str, account: str, role: str, creds:
     expires = int(parse_time(creds["Expiration"]) or 0)
     private_parents(paths.creds_file(profile))
     header = (f"{CREDS_MAGIC} {CREDS_VERSION} {expires} {session} {account} {role} {stamp} "
-              f"{paths.token_file(session).name}")
+              f"{paths.token_file(session).name} {profile}")
     atomic.write_text(paths.creds_file(profile), header + "\n" + json.dumps(creds, separators=(", ", ": ")) + "\n")
 
 
@@ -188,7 +188,7 @@ def read_role_creds(path: Path) -> tuple[list[str], dict[str, Any]] | None:
             payload = json.loads(f.readline())
     except (OSError, ValueError, UnicodeDecodeError):
         return None
-    if len(header) != 8 or header[0] != CREDS_MAGIC or header[1] != CREDS_VERSION or not isinstance(payload, dict):
+    if len(header) != 9 or header[0] != CREDS_MAGIC or header[1] != CREDS_VERSION or not isinstance(payload, dict):
         return None
     return header[2:], payload
 
@@ -207,7 +207,7 @@ def find_role_creds(session: str, account: str, role: str, min_left: float) -> d
         entry = read_role_creds(path)
         if entry is None:
             continue
-        (expires, sess, acct, rl, _stamp, _token), payload = entry
+        (expires, sess, acct, rl, _stamp, _token, _profile), payload = entry
         if (sess, acct, rl) != (session, account, role) or not expires.isdigit():
             continue
         if int(expires) - now > min_left and (best is None or int(expires) > best[0]):
@@ -228,7 +228,7 @@ def own_role_creds(profile: str, session: str, account: str, role: str, stamp: s
     if entry is None:
         return None
     (expires, *identity), payload = entry
-    if identity != [session, account, role, stamp, paths.token_file(session).name] or not expires.isdigit():
+    if identity != [session, account, role, stamp, paths.token_file(session).name, profile] or not expires.isdigit():
         return None
     return payload if int(expires) - time.time() > min_left else None
 

@@ -63,13 +63,16 @@ def cached(profile: str) -> bytes | None:
             payload = f.readline()
     except OSError:
         return None
-    if len(header) != 8 or header[0] != b"keyrack-creds" or header[1] != b"2":
+    if len(header) != 9 or header[0] != b"keyrack-creds" or header[1] != b"3":
         return None
     try:
         expires = int(header[2])
     except ValueError:
         return None
     if expires - time.time() <= MIN_LEFT or header[6].decode("ascii", "replace") != config_stamp():
+        return None
+    # The file's own profile: on a case-insensitive file system `Prod` and `prod` share one file.
+    if header[8].decode("ascii", "replace") != profile:
         return None
     if not payload.startswith(b"{") or not payload.endswith(b"}\n"):
         return None  # a torn write (impossible with os.replace, but cheap to refuse)

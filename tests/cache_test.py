@@ -88,8 +88,8 @@ def test_the_creds_file_has_the_header_the_hot_path_reads() -> None:
     c = creds(3600)
     cache.write_role_creds("p", "s1", "111111111111", "Admin", c, "9:8:7")
     header, payload = paths.creds_file("p").read_text().splitlines()
-    assert header.split() == ["keyrack-creds", "2", str(int(cache.parse_time(c["Expiration"]))), "s1",
-                              "111111111111", "Admin", "9:8:7", paths.token_file("s1").name]
+    assert header.split() == ["keyrack-creds", "3", str(int(cache.parse_time(c["Expiration"]))), "s1",
+                              "111111111111", "Admin", "9:8:7", paths.token_file("s1").name, "p"]
     assert json.loads(payload) == c
 
 

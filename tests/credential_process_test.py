@@ -219,13 +219,13 @@ def test_a_creds_file_of_the_old_format_is_a_miss_and_is_rewritten(home: Home) -
     first = unlocked(home, "p1")
     path = home.creds_file("p1")
     header, payload = path.read_text().split("\n", 1)
-    old = header.split()[:7]
-    old[1] = "1"
+    old = header.split()[:8]
+    old[1] = "2"  # the format before the profile's own name was in the header
     path.write_text(" ".join(old) + "\n" + payload)
     second = unlocked(home, "p1")  # a miss: fetched again with the token, no sign-in
     assert second != first and home.sandbox.count("GetRoleCredentials") == 2
     assert home.sandbox.count("CreateToken") == 1
-    assert path.read_text().split()[1] == "2"
+    assert path.read_text().split()[1] == "3"
     assert unlocked(home, "p1") == second  # and the rewritten file is a hit again
     assert home.sandbox.count("GetRoleCredentials") == 2
 

@@ -74,8 +74,9 @@ def test_fast_resolves_paths_exactly_like_paths_module(home: dict[str, str], mon
 def test_the_header_names_the_sessions_token_file_and_the_stamp_has_ctime(home: dict[str, str]) -> None:
     store()
     header = paths.creds_file("fastp").read_text().splitlines()[0].split()
-    assert header[:2] == ["keyrack-creds", "2"]
+    assert header[:2] == ["keyrack-creds", "3"]
     assert header[7] == paths.token_file("s1").name
+    assert header[8] == "fastp"
     st = os.stat(home["AWS_CONFIG_FILE"])
     assert header[6] == f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
@@ -98,7 +99,7 @@ def test_the_cli_entry_answers_a_hit_the_same(home: dict[str, str]) -> None:
 
 
 @pytest.mark.parametrize("why", ["nearly expired", "config edited", "torn file", "signed out", "never signed in",
-                                 "format 1", "mtime restored"])
+                                 "format 1", "format 2", "mtime restored"])
 def test_a_stale_entry_is_a_miss_that_reaches_the_slow_path(home: dict[str, str], why: str) -> None:
     if why == "nearly expired":
         store(expires_in=19 * 60)
@@ -111,6 +112,13 @@ def test_a_stale_entry_is_a_miss_that_reaches_the_slow_path(home: dict[str, str]
         paths.token_file("s1").unlink()
     elif why == "never signed in":
         store(token=False)
+    elif why == "format 2":  # a file written before the profile's own name was in the header
+        store()
+        path = paths.creds_file("fastp")
+        header, payload = path.read_text().split("\n", 1)
+        old = header.split()[:8]
+        old[1] = "2"
+        path.write_text(" ".join(old) + "\n" + payload)
     elif why == "format 1":  # a file written before the token file was in the header
         store()
         path = paths.creds_file("fastp")
@@ -184,3 +192,13 @@ def test_nothing_site_prints_while_starting_the_slow_path_reaches_the_sdks_stdou
     assert b"NOISE FROM SITE" in proc.stderr  # site did run, on the miss
     assert proc.stdout == b""  # and nothing but an answer ever reaches stdout
     assert proc.returncode == 2
+
+
+def test_a_file_written_for_another_profile_is_never_served(home: dict[str, str]) -> None:
+    # On a case-insensitive file system (macOS) creds/Fastp and creds/fastp are one file.
+    store()
+    shutil_copy = __import__("shutil").copyfile
+    shutil_copy(paths.creds_file("fastp"), paths.creds_file("Fastp"))
+    proc = run_fast(home, "Fastp")
+    assert proc.stdout == b"" and proc.returncode == 2
+    assert run_fast(home, "fastp").returncode == 0  # its own profile still hits
