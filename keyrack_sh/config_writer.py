@@ -365,16 +365,18 @@ def plan_set(text: str | None, request: SetRequest, path: Path | None = None) ->
             if _value(existing, key) != value:
                 _set_option(existing, key, value)
 
-    # A session keyrack created that this profile was the last to use goes with the move.
+    # A session keyrack created that this profile was the last to use goes with the move
+    # (the comment lines above the next section stay: they are that section's).
     orphaned = None
+    gone: list[Section] = []
     if managed and current_session and current_session != session_name:
         old_section = _find(updater, "sso-session", current_session)
         if (old_section is not None and _is_keyrack_section(old_section)
                 and not _session_users(updater, current_session)):
-            old_section.detach()
+            gone.append(old_section)
             orphaned = f"sso-session {current_session}"
 
-    after = str(updater)
+    after = _text_without(updater, gone)
     if section is None:
         after = _append(after, render_profile(profile))
     if session_action == "add":
@@ -454,12 +456,15 @@ def _kept_tail(section: Section) -> str:
 
 
 def _text_without(updater: ConfigUpdater, gone: list[Section]) -> str:
-    """The updater's text with whole sections taken out, the next section's leading comments kept."""
+    """The updater's text with whole sections taken out, the comment lines after their keys kept.
+
+    Those lines are the user's (keyrack's sections carry their marker under the header): the next
+    section's leading comments, or the file's closing ones.
+    """
     parts = []
     for block in updater.iter_blocks():
         if any(block is s for s in gone):
-            if block.next_block is not None:
-                parts.append(_kept_tail(block))
+            parts.append(_kept_tail(block))
         else:
             parts.append(str(block))
     return "".join(parts)

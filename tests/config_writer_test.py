@@ -328,6 +328,21 @@ def test_remove_keeps_the_comment_lines_that_precede_the_next_section() -> None:
     assert plan.after.startswith(RICH)
 
 
+def test_moving_a_profile_to_another_session_keeps_the_comments_of_the_section_after_the_old_one() -> None:
+    text = plan_set(RICH, ACME, P).after + "\n; about my profile below\n[profile mine]\nregion = us-west-2\n"
+    moved = SetRequest(**{**ACME.__dict__, "start_url": "https://other.awsapps.com/start"})
+    plan = plan_set(text, moved, P)
+    assert "[sso-session acme]" not in plan.after  # keyrack's old session, used by nobody now, goes
+    assert "; about my profile below\n[profile mine]\nregion = us-west-2\n" in plan.after
+    assert plan.after.startswith(RICH)
+
+
+def test_the_files_closing_comments_stay_when_the_last_section_goes() -> None:
+    text = plan_set(RICH, ACME, P).after + "\n# end of my config\n"
+    plan = plan_remove(text, "acme.prod", P)
+    assert plan.session_removed and plan.after.endswith("# end of my config\n")
+
+
 def test_the_pre_takeover_original_survives_later_writes(home: Path) -> None:
     config = home / ".aws" / "config"
     config.parent.mkdir()
