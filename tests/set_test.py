@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from conftest import TestHome
 from harness import assumed_role_arn, aws_cli_identity, boto3_identity, run_keyrack
 
+from keyrack_sh import config_writer
 from keyrack_sh.sandbox import Sandbox
 
 RICH = (Path(__file__).parent / "fixtures" / "rich_config").read_bytes()
@@ -152,6 +153,10 @@ def test_a_failing_step_restores_the_exact_bytes_and_names_the_step(
     assert last.startswith(f"keyrack: set acme.prod failed at step {number} ({step})"), last
     assert "back as it was" in last and "hint:" in last
     assert "Traceback" not in proc.stderr
+    # The brand-new sso-session leaves no sign-in behind: no token, no prompt state.
+    session = config_writer.derive_session_name(sandbox.start_url)
+    assert not list((rich.root / ".aws" / "sso" / "cache").glob("*.json")), session
+    assert not (rich.root / ".aws" / "keyrack" / "prompt" / "sessions" / session).exists()
 
 
 def test_a_failed_update_puts_the_previous_profile_back(sandbox: Sandbox, rich: TestHome) -> None:

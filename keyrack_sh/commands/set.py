@@ -164,7 +164,10 @@ def run(args: argparse.Namespace) -> int:
 
     vault = IdentityCenterVault()
     prompt_before = _save_prompt_file(args.profile)
+    signed_in_before: set[str] = set()
     plan = vault.set(_request(args), _approver(args))
+    if paths.token_file(plan.session.name).exists():
+        signed_in_before.add(plan.session.name)
     out: dict[str, Any] = {"ok": True, "profile": plan.profile.name, "session": plan.session.name,
                            "config": str(plan.path), "profile_action": plan.profile_action,
                            "session_action": plan.session_action, "changed": plan.changed,
@@ -189,10 +192,12 @@ def run(args: argparse.Namespace) -> int:
     except roundtrip.RoundtripFailure as failure:
         outcome = config_writer.restore(plan)
         _restore_prompt_file(plan.profile.name, prompt_before)
+        _sign_out_new_session(plan, signed_in_before)
         raise _failed(plan, failure, outcome) from None
     except BaseException:
         config_writer.restore(plan)
         _restore_prompt_file(plan.profile.name, prompt_before)
+        _sign_out_new_session(plan, signed_in_before)
         raise
     if args.json:
         print(json.dumps(out, indent=2))
@@ -201,6 +206,23 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"ready: AWS_PROFILE={plan.profile.name} aws sts get-caller-identity")
     return 0
+
+
+def _sign_out_new_session(plan: Plan, signed_in_before: set[str]) -> None:
+    """A failed set of a brand-new sso-session leaves no sign-in behind (its section is gone too).
+
+    The client registration stays, so a corrected `set` asks for consent no second time.
+    """
+    if plan.session_action != "add" or plan.session.name in signed_in_before:
+        return
+    from keyrack_sh import atomic, engine
+
+    if paths.token_file(plan.session.name).exists():
+        try:
+            engine.relock(plan.session.name, region=plan.session.region)
+        except (KeyrackError, OSError):
+            pass  # the error that made set fail is the one to report
+    atomic.remove(paths.prompt_session_file(plan.session.name))
 
 
 def _said(action: str) -> str:
