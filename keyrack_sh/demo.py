@@ -53,6 +53,22 @@ _SCRUB_PREFIXES = ("AWS_", "KEYRACK_", "XDG_")
 _SCRUB_NAMES = ("BROWSER", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV_PROMPT")
 
 
+def scratch_home_env(home: Path, browser: Path) -> dict[str, str]:
+    """A user nobody else touches: HOME, the AWS files and the XDG folders inside `home`, no
+    instance metadata, and `browser` as the browser (the demo's and the tests' stage)."""
+    return {
+        "HOME": str(home),
+        "AWS_CONFIG_FILE": str(home / ".aws" / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / ".aws" / "credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "XDG_DATA_HOME": str(home / ".local" / "share"),
+        "XDG_STATE_HOME": str(home / ".local" / "state"),
+        "BROWSER": str(browser),
+    }
+
+
 def _start_moto() -> tuple[object | None, str | None]:
     """A moto STS server on 127.0.0.1, or (None, None) when moto is not installed."""
     try:
@@ -100,19 +116,8 @@ class World:
         browser.chmod(0o700)
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(_SCRUB_PREFIXES) and k not in _SCRUB_NAMES}
-        env.update({
-            "HOME": str(home),
-            "AWS_CONFIG_FILE": str(home / ".aws" / "config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(home / ".aws" / "credentials"),
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "XDG_CONFIG_HOME": str(home / ".config"),
-            "XDG_CACHE_HOME": str(home / ".cache"),
-            "XDG_DATA_HOME": str(home / ".local" / "share"),
-            "XDG_STATE_HOME": str(home / ".local" / "state"),
-            "BROWSER": str(browser),
-            "NO_PROXY": "127.0.0.1,localhost",
-            "no_proxy": "127.0.0.1,localhost",
-        })
+        env.update(scratch_home_env(home, browser))
+        env.update({"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"})
         # This process too: anything in it that reads ~/.aws (botocore in moto) reads the scratch one.
         self._saved_environ = dict(os.environ)
         os.environ.clear()

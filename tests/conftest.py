@@ -90,19 +90,9 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: Sand
     for name in list(os.environ):
         if name.startswith(SCRUBBED_PREFIXES) or name in SCRUBBED_NAMES:
             monkeypatch.delenv(name)
-    settings = {
-        "HOME": str(root),
-        "AWS_CONFIG_FILE": str(root / ".aws" / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(root / ".aws" / "credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "XDG_CONFIG_HOME": str(root / ".config"),
-        "XDG_CACHE_HOME": str(root / ".cache"),
-        "XDG_DATA_HOME": str(root / ".local" / "share"),
-        "XDG_STATE_HOME": str(root / ".local" / "state"),
-        "XDG_RUNTIME_DIR": str(runtime),
-        "BROWSER": str(browser),
-        **sandbox.env(),
-    }
+    from keyrack_sh.demo import scratch_home_env
+
+    settings = {**scratch_home_env(root, browser), "XDG_RUNTIME_DIR": str(runtime), **sandbox.env()}
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
     return TestHome(root=root, tmp=tmp_path, browser=browser)
