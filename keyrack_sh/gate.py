@@ -136,12 +136,20 @@ def _open(profile: str) -> int | None:
 
 
 def _holder(fd: int) -> bytes:
-    """The holder's id if the gate file holds one now (it may be mid-write: then nothing)."""
+    """The holder's id in the gate file: its claim, or the failure it has just recorded.
+
+    Read only while the gate is held by someone, so the id is the holder's (or, read in the
+    instant before a new holder writes its claim, the one before: then no failure matches and
+    the waiter tries for itself). A line being written reads as nothing.
+    """
     try:
-        head = os.pread(fd, 64, 0)
+        head = os.pread(fd, 96, 0)
     except OSError:
         return b""
     line, newline, _ = head.partition(b"\n")
+    fields = line.split(b" ")
+    if len(fields) == 3 and fields[0] == _FAILED:
+        line = fields[2]
     pid, dot, ns = line.partition(b".")
     return line if newline and dot and pid.isdigit() and ns.isdigit() else b""
 

@@ -106,11 +106,16 @@ def test_a_caller_behind_the_gate_waits_on_builtins_alone_and_serves_the_holders
     assert {m for m in modules if m.startswith("keyrack_sh")} == {"keyrack_sh", "keyrack_sh.fast", "keyrack_sh.gate"}
 
 
-def test_a_caller_repeats_the_failure_of_the_holder_it_waited_for(home: dict[str, str], holder: Holder) -> None:  # noqa: F811
+@pytest.mark.parametrize("seen", ["the claim", "only the record"])
+def test_a_caller_repeats_the_failure_of_the_holder_it_waited_for(
+        home: dict[str, str], holder: Holder, seen: str) -> None:  # noqa: F811
+    if seen == "only the record":  # the caller looks first after the holder has recorded its failure
+        holder.fail(home, 2, DENIED)
     waiter = start_fast(home, "-X", "importtime")
     at_the_gate(waiter, holder.path)
-    time.sleep(0.1)  # it has seen whom it waits for
-    holder.fail(home, 2, DENIED)
+    time.sleep(0.1)
+    if seen == "the claim":
+        holder.fail(home, 2, DENIED)
     time.sleep(0.2)
     assert waiter.poll() is None  # the record alone releases nobody: the gate does
     holder.release()
