@@ -83,6 +83,11 @@ def write_profile(profile: str, session: str) -> None:
     _publish(paths.prompt_profile_file(profile), session)
 
 
+def remove_session(session: str) -> None:
+    if atomic.remove(paths.prompt_session_file(session)):
+        _bump_generation()
+
+
 def remove_profile(profile: str) -> None:
     if atomic.remove(paths.prompt_profile_file(profile)):
         _bump_generation()

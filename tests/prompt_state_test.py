@@ -33,12 +33,14 @@ def test_every_write_bumps_the_generation_whose_link_names_the_current_file_alon
     assert os.path.samefile(paths.prompt_generation_file(), paths.prompt_generation_link(first))
 
     for write in (lambda: prompt_state.mark_locked("acme"), lambda: prompt_state.write_profile("acme.prod", "acme"),
-                  lambda: prompt_state.write_profile("acme.prod", "acme"), lambda: prompt_state.remove_profile("acme.prod")):
+                  lambda: prompt_state.write_profile("acme.prod", "acme"), lambda: prompt_state.remove_profile("acme.prod"),
+                  lambda: prompt_state.remove_session("acme")):
         before = generation()
         write()
         assert generation() != before
         assert links() == [f"generation@{generation()}"]  # the shells that read `before` read again
     assert not paths.prompt_profile_file("acme.prod").exists()
+    assert not paths.prompt_session_file("acme").exists()
 
 
 def test_removing_what_is_not_there_changes_nothing() -> None:

@@ -215,14 +215,14 @@ def _sign_out_new_session(plan: Plan, signed_in_before: set[str]) -> None:
     """
     if plan.session_action != "add" or plan.session.name in signed_in_before:
         return
-    from keyrack_sh import atomic, engine
+    from keyrack_sh import engine, prompt_state
 
     if paths.token_file(plan.session.name).exists():
         try:
             engine.relock(plan.session.name, region=plan.session.region)
         except (KeyrackError, OSError):
             pass  # the error that made set fail is the one to report
-    atomic.remove(paths.prompt_session_file(plan.session.name))
+    prompt_state.remove_session(plan.session.name)
 
 
 def _said(action: str) -> str:
