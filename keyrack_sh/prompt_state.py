@@ -5,16 +5,19 @@ Format (docs/ARCHITECTURE.md):
   prompt/sessions/<session>   one line: <locked|unlocked> <access_expires> <session_end> <token_file>
 Nothing here is a secret; the files are still 0600 like everything keyrack writes.
 
-After every write, the generation is bumped: prompt/generation gets a new id
-and prompt/links/generation@<id> is a hard link of it, made before it is put
-in place; the earlier ids' links are then dropped. A shell that read the id
-(before the files) keeps its last render while that link exists: one stat
-instead of two reads (the reads are the bulk of a render).
+Around every write (one writer at a time): the generation's links go first,
+then the file changes, then prompt/generation gets a new id, with a hard
+link of it, prompt/links/generation@<id>, made before it is put in place. A
+shell that read the id (before the files) keeps its last render while that
+link exists: one stat instead of two reads (the reads are the bulk of a
+render). A writer that dies half-way leaves no link: shells read every time.
 """
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,29 +33,59 @@ class SessionState:
     token_file: str
 
 
-def _publish(path: Path, line: str) -> None:
-    private_parents(path)
-    atomic.write_text(path, line + "\n")
-    _bump_generation()
+@contextmanager
+def _changing() -> Iterator[None]:
+    """Around every change of the files: shells stop reusing renders before it, and learn a new
+    generation after it.
+
+    The old generation's links go first, so a writer that fails or is killed half-way leaves
+    shells reading the files at each prompt (slower), never showing a stale render. One writer at
+    a time: another's clean-up must not delete the link this one has just made.
+    """
+    from filelock import FileLock, Timeout
+
+    lock_path = paths.prompt_dir() / "generation.lock"
+    private_parents(lock_path)
+    lock = FileLock(str(lock_path), mode=0o600, preserve_lock_file=True)
+    try:
+        lock.acquire(timeout=5)
+    except Timeout:
+        lock = None  # a stuck writer: go on; at worst shells read the files at each prompt
+    try:
+        _drop_generation_links()
+        yield
+        _bump_generation()
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _drop_generation_links(keep: str | None = None) -> None:
+    try:
+        entries = list(os.scandir(paths.prompt_dir() / "links"))
+    except OSError:
+        return
+    for entry in entries:
+        if entry.name.startswith("generation@") and entry.name != keep:
+            try:
+                atomic.remove(Path(entry.path))
+            except OSError:
+                pass  # not ours to clear (a folder someone made): shells then just read the files
 
 
 def _bump_generation() -> None:
-    """A new generation id, after the files changed: every shell reads them again once."""
     generation = f"{time.time_ns()}.{os.getpid()}"
     link = paths.prompt_generation_link(generation)
     private_parents(paths.prompt_generation_file())
     private_parents(link)
     atomic.write_text(paths.prompt_generation_file(), generation + "\n", link=link)
-    try:
-        entries = list(os.scandir(link.parent))
-    except OSError:
-        return
-    for entry in entries:
-        if entry.name.startswith("generation@") and entry.name != link.name:
-            try:
-                atomic.remove(Path(entry.path))
-            except OSError:
-                pass  # not ours to clear (a folder someone made): shells then just read the files
+    _drop_generation_links(keep=link.name)
+
+
+def _publish(path: Path, line: str) -> None:
+    private_parents(path)
+    with _changing():
+        atomic.write_text(path, line + "\n")
 
 
 def write_session(session: str, *, locked: bool, access_expires: int, session_end: int, token_file: str) -> None:
@@ -84,10 +117,12 @@ def write_profile(profile: str, session: str) -> None:
 
 
 def remove_session(session: str) -> None:
-    if atomic.remove(paths.prompt_session_file(session)):
-        _bump_generation()
+    if paths.prompt_session_file(session).exists():
+        with _changing():
+            atomic.remove(paths.prompt_session_file(session))
 
 
 def remove_profile(profile: str) -> None:
-    if atomic.remove(paths.prompt_profile_file(profile)):
-        _bump_generation()
+    if paths.prompt_profile_file(profile).exists():
+        with _changing():
+            atomic.remove(paths.prompt_profile_file(profile))

@@ -126,7 +126,7 @@ __keyrack_prompt_update() {
     # The generation first, then the files it vouches for (keyrack writes them in the other order).
     # Each test before a read: a redirection that fails would print an error.
     if [[ -f $dir/generation ]]; then
-        \builtin read -r generation <"$dir/generation" || :
+        \builtin read -r generation 2>/dev/null <"$dir/generation" || :
     fi
     [[ -n $generation && $generation != *[!0-9.]* ]] || generation=''
     if [[ ! -f $dir/profiles/$AWS_PROFILE ]]; then
@@ -134,13 +134,14 @@ __keyrack_prompt_update() {
         [[ -z $generation ]] || __keyrack_memo=("$key" "$dir/links/generation@$generation" '' 99999999999 '')
         \builtin return 0
     fi
-    \builtin read -r session <"$dir/profiles/$AWS_PROFILE" || :
+    # 2>/dev/null: keyrack may remove the file between the test and the read.
+    \builtin read -r session 2>/dev/null <"$dir/profiles/$AWS_PROFILE" || :
     case $session in
     '' | [.-]* | *[!A-Za-z0-9._-]*) ;;
     *)
         if [[ -f $dir/sessions/$session ]]; then
             # shellcheck disable=SC2034 # access: read to reach the fields after it
-            \builtin read -r state access end token <"$dir/sessions/$session" || :
+            \builtin read -r state access end token 2>/dev/null <"$dir/sessions/$session" || :
         fi
         ;;
     esac
@@ -220,9 +221,11 @@ if ((BASH_VERSINFO[0] >= 5)); then
         fi
         \builtin local \
             key="${AWS_PROFILE-}"$'\037'"${KEYRACK_HOME-}"$'\037'"${HOME-}"$'\037'"${KEYRACK_PROMPT_FORMAT-}"$'\037'"${KEYRACK_PROMPT_WARN-}"$'\037'"${KEYRACK_PROMPT_ASCII-}"$'\037'"${LC_ALL-}"$'\037'"${LC_CTYPE-}"$'\037'"${LANG-}"$'\037'"${KEYRACK_PROMPT_LOCKED+1}${KEYRACK_PROMPT_LOCKED-}"$'\037'"${KEYRACK_PROMPT_UNLOCKED+1}${KEYRACK_PROMPT_UNLOCKED-}"$'\037'"${KEYRACK_PROMPT_EXPIRING+1}${KEYRACK_PROMPT_EXPIRING-}"
-        # $EPOCHSECONDS is bash's own clock here: assignments to it are ignored.
-        if [[ $key == "${__keyrack_memo[0]-}" && -e ${__keyrack_memo[1]} &&
-            (-z ${__keyrack_memo[2]} || -f ${__keyrack_memo[2]}) ]] && ((EPOCHSECONDS < __keyrack_memo[3])); then
+        # `test =` compares bytes even under `shopt -s nocasematch`, which [[ == ]] would honour.
+        # $EPOCHSECONDS stops being bash's clock if the user unsets it: digits only.
+        if \builtin test "$key" = "${__keyrack_memo[0]-}" && [[ -e ${__keyrack_memo[1]} &&
+            (-z ${__keyrack_memo[2]} || -f ${__keyrack_memo[2]}) && -n ${EPOCHSECONDS-} &&
+            $EPOCHSECONDS != *[!0-9]* ]] && ((EPOCHSECONDS < __keyrack_memo[3])); then
             KEYRACK_PROMPT=${__keyrack_memo[4]}
         else
             __keyrack_prompt_update "$key"

@@ -124,7 +124,8 @@ __keyrack_prompt_update() {
     [[ ${#AWS_PROFILE} -le 64 ]] || \builtin return 0
     # The generation first, then the files it vouches for (keyrack writes them in the other order).
     # Each test before a read: a redirection that fails would print an error.
-    [[ ! -f $dir/generation ]] || generation=${"$(<$dir/generation)"%%$'\n'*}
+    # 2>/dev/null: keyrack may remove a file between the test and the read.
+    [[ ! -f $dir/generation ]] || { generation=${"$(<$dir/generation)"%%$'\n'*} } 2>/dev/null
     [[ -n $generation && $generation != *[^0-9.]* ]] || generation=
     if [[ ! -f $dir/profiles/$AWS_PROFILE ]]; then
         # Not keyrack's: nothing, until keyrack writes something.
@@ -132,12 +133,12 @@ __keyrack_prompt_update() {
         \builtin return 0
     fi
     # $(<file) is read by zsh itself (no process), in one read, unlike `read`.
-    session=${"$(<$dir/profiles/$AWS_PROFILE)"%%$'\n'*}
+    { session=${"$(<$dir/profiles/$AWS_PROFILE)"%%$'\n'*} } 2>/dev/null
     case $session in
     '' | [.-]* | *[^A-Za-z0-9._-]*) ;;
     *)
         if [[ -f $dir/sessions/$session ]]; then
-            fields=(${=${"$(<$dir/sessions/$session)"%%$'\n'*}})
+            { fields=(${=${"$(<$dir/sessions/$session)"%%$'\n'*}}) } 2>/dev/null
             state=${fields[1]-} end=${fields[3]-} token=${(j: :)fields[4,-1]}
         fi
         ;;
@@ -219,9 +220,10 @@ if \builtin zmodload -F zsh/datetime p:EPOCHSECONDS 2>/dev/null; then
         fi
         \builtin local \
             key="${AWS_PROFILE-}"$'\037'"${KEYRACK_HOME-}"$'\037'"${HOME-}"$'\037'"${KEYRACK_PROMPT_FORMAT-}"$'\037'"${KEYRACK_PROMPT_WARN-}"$'\037'"${KEYRACK_PROMPT_ASCII-}"$'\037'"${LC_ALL-}"$'\037'"${LC_CTYPE-}"$'\037'"${LANG-}"$'\037'"${KEYRACK_PROMPT_LOCKED+1}${KEYRACK_PROMPT_LOCKED-}"$'\037'"${KEYRACK_PROMPT_UNLOCKED+1}${KEYRACK_PROMPT_UNLOCKED-}"$'\037'"${KEYRACK_PROMPT_EXPIRING+1}${KEYRACK_PROMPT_EXPIRING-}"
-        # $EPOCHSECONDS is zsh/datetime's clock here (loaded above), not a value from outside.
+        # $EPOCHSECONDS stops being zsh/datetime's clock if the module is unloaded: digits only.
         if [[ $key == "${__keyrack_memo[1]-}" && -e ${__keyrack_memo[2]} &&
-            (-z ${__keyrack_memo[3]} || -f ${__keyrack_memo[3]}) ]] && ((EPOCHSECONDS < __keyrack_memo[4])); then
+            (-z ${__keyrack_memo[3]} || -f ${__keyrack_memo[3]}) && -n ${EPOCHSECONDS-} &&
+            $EPOCHSECONDS != *[^0-9]* ]] && ((EPOCHSECONDS < __keyrack_memo[4])); then
             typeset -g KEYRACK_PROMPT=${__keyrack_memo[5]}
         else
             __keyrack_prompt_update "$key"

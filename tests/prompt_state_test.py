@@ -68,3 +68,29 @@ def test_a_failed_set_restores_only_a_session_name_it_can_trust() -> None:
     assert paths.prompt_profile_file("acme.prod").read_text() == "acme\n"
     set_command._restore_prompt_file("acme.prod", b"../../x\n")  # not a name keyrack writes
     assert not paths.prompt_profile_file("acme.prod").exists()
+
+
+def test_a_writer_that_fails_half_way_leaves_no_link_so_shells_read_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    prompt_state.write_profile("acme.prod", "acme")
+    old = generation()
+
+    def dies() -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(prompt_state, "_bump_generation", dies)
+    with pytest.raises(OSError):
+        prompt_state.write_profile("acme.prod", "other")
+    assert paths.prompt_profile_file("acme.prod").read_text() == "other\n"
+    assert generation() == old and links() == []  # the shells that read `old` find no link: they read
+
+
+def test_concurrent_writers_leave_the_current_generation_linked() -> None:
+    import subprocess
+    import sys
+
+    code = ("from keyrack_sh import prompt_state\n"
+            "for _ in range(15):\n    prompt_state.mark_locked('acme')\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ)) for _ in range(4)]
+    assert [p.wait(timeout=120) for p in procs] == [0] * 4
+    assert links() == [f"generation@{generation()}"]
+    assert os.path.samefile(paths.prompt_generation_file(), paths.prompt_generation_link(generation()))

@@ -239,11 +239,28 @@ def test_the_minutes_left_move_on_while_nothing_else_changes(shell, hooks, shenv
     require(shell)
     update = "__keyrack_precmd" if shell != "fish" else "emit fish_prompt"
     show = f"{update}; printf '[%s]\\n' \"$KEYRACK_PROMPT\""
-    # 42 min 3 s left, then 6 s later 41 min: fish's clock (boot time + uptime) may lag by a second.
+    # 42 min 5 s left, then 8 s later 41 min: fish's clock (boot time + uptime) may lag by a second.
     lines = [source(shell, hooks[shell]), _keyrack_writes("profile"),
-             _keyrack_writes("unlocked", str(42 * M + 3), str(token)), show, "sleep 6", show]
+             _keyrack_writes("unlocked", str(42 * M + 5), str(token)), show, "sleep 8", show]
     r = run_shell(shell, "\n".join(lines), shenv, timeout=60)
     assert r.stdout.splitlines() == ["[🔓 acme.prod 42m]", "[🔓 acme.prod 41m]"], r.stderr
+
+
+def test_bash_options_and_an_unset_clock_never_bend_the_reuse(hooks, shenv, token, tmp_path):
+    require("bash")
+    subprocess.run(_keyrack_writes("profile"), shell=True, env=shenv, check=True)
+    subprocess.run(_keyrack_writes("unlocked", str(42 * M + SLACK), str(token)), shell=True, env=shenv, check=True)
+    write_profile_state(shenv, "Acme.prod", "nobody")  # another profile, locked, differing only in case
+    show = "__keyrack_precmd; printf '[%s]\\n' \"$KEYRACK_PROMPT\""
+    lines = [source("bash", hooks["bash"]), "shopt -s nocasematch", show, "AWS_PROFILE=Acme.prod", show,
+             "AWS_PROFILE=acme.prod", show,
+             # Unset, $EPOCHSECONDS is no clock: never reuse (and never evaluate what it holds).
+             "unset EPOCHSECONDS", show, "EPOCHSECONDS='a[$(touch pwned)]'", show]
+    r = run_shell("bash", "\n".join(lines), shenv, cwd=tmp_path)
+    assert (r.returncode, r.stderr) == (0, ""), r.stderr
+    assert r.stdout.splitlines() == ["[🔓 acme.prod 42m]", "[🔒 Acme.prod]", "[🔓 acme.prod 42m]",
+                                     "[🔓 acme.prod 42m]", "[🔓 acme.prod 42m]"]
+    assert not (tmp_path / "pwned").exists()
 
 
 @pytest.mark.parametrize("shell", SHELLS)
