@@ -13,7 +13,8 @@ The gate guards no data and decides nothing about correctness: every sign-in,
 refresh and fetch is still serialised by the sso-session's filelock
 (lock.py). A caller that cannot open the gate, or waits GATE_WAIT in vain,
 just goes the slow path. Like fast.py, this module imports no site and no
-keyrack module but fast (which it shares the paths and the cache check with).
+keyrack module but fast (which it shares the paths and the cache check with)
+and tty (the terminal).
 
 Gate file: the holder's id (`<pid>.<ns>`) while it works; after a failure,
 `failed <exit code> <holder id>`, a context line (what decides the outcome for
@@ -25,7 +26,7 @@ from __future__ import annotations
 import os
 import time
 
-from keyrack_sh import fast
+from keyrack_sh import fast, tty
 
 GATE_WAIT = 15.0  # seconds; credential_process.HERD_WAIT, which the slow path's own wait shares
 NOTICE_AFTER = 1.0  # lock.NOTICE_AFTER: a routine refresh must not scribble on the terminal
@@ -156,13 +157,7 @@ def _holder(fd: int) -> bytes:
 
 def _context(profile: str) -> bytes:
     """What decides how a caller fares: the same for holder and waiter, or the failure is not shared."""
-    try:
-        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
-    except OSError:
-        terminal = "0"
-    else:
-        os.close(fd)
-        terminal = "1"
+    terminal = "1" if tty.available() else "0"
     parts = [profile, fast.config_stamp(), terminal] + [os.environ.get(name, "") for name in _CONTEXT_ENV]
     return "\x1f".join(parts).replace("\n", " ").encode("utf-8", "surrogateescape")
 
@@ -200,22 +195,11 @@ def record_failure(gate: int, profile: str, code: int, line: str) -> None:
 
 
 def _tell_waiting(profile: str, holder: bytes) -> None:
-    # The terminal only: without one nobody is watching, and stderr must stay one line on failure.
-    if os.environ.get("KEYRACK_NO_TTY"):
-        return
     pid = holder.partition(b".")[0].decode("ascii")
     by = f" (pid {pid})" if pid else ""
-    try:
-        fd = os.open("/dev/tty", os.O_WRONLY | os.O_NOCTTY)
-    except OSError:
-        return
-    try:
-        os.write(fd, f"waiting for another keyrack{by} to fetch the credentials of profile "
-                     f"{profile!r}...\n".encode("utf-8", "replace"))
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    # The terminal only: without one nobody is watching, and stderr must stay one line on failure.
+    tty.say(f"waiting for another keyrack{by} to fetch the credentials of profile {profile!r}...",
+            or_stderr=False)
 
 
 def _stderr(data: bytes) -> None:

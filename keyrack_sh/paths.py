@@ -11,7 +11,7 @@ Layout (all folders 0700, all files 0600):
       clients/<session>.json            OAuth client registration
       locks/<session>.lock              one sign-in at a time per sso-session
       locks/config.lock                 one config writer at a time
-      locks/gates/<profile>             fast.py's herd gate: holder pid or its last failure line
+      locks/gates/<profile>             gate.py's herd gate: holder id, or its last failure
       prompt/profiles/<profile>         secretless: the profile's sso-session name
       prompt/sessions/<session>         secretless: lock state and times, for prompts
       prompt/generation                 secretless: changes whenever the two above do (prompt_state)
@@ -73,7 +73,7 @@ def session_lock(session: str) -> Path:
 
 
 def gate_file(profile: str) -> Path:
-    """fast.py's herd gate of a profile: one slow path at a time, the others wait for its answer."""
+    """gate.py's herd gate of a profile (gate.gate_file, which tests keep in step)."""
     return locks_dir() / "gates" / profile
 
 

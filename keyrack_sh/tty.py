@@ -23,8 +23,11 @@ def available() -> bool:
     return True
 
 
-def say(message: str) -> None:
-    """One message to the terminal if there is one, else to stderr. Never raises."""
+def say(message: str, *, or_stderr: bool = True) -> None:
+    """One message to the terminal if there is one, else (unless `or_stderr` is False) to stderr.
+
+    Never raises.
+    """
     line = message.rstrip("\n") + "\n"
     if not os.environ.get("KEYRACK_NO_TTY"):
         try:
@@ -39,6 +42,8 @@ def say(message: str) -> None:
                 pass
             finally:
                 os.close(fd)
+    if not or_stderr:
+        return
     try:
         sys.stderr.write("keyrack: " + line)
         sys.stderr.flush()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from keyrack_sh import cache, fast, paths, resources
+from keyrack_sh import cache, fast, gate, paths, resources
 
 PAYLOAD = {"Version": 1, "AccessKeyId": "ASIAFASTTEST", "SecretAccessKey": "fast-secret",
            "SessionToken": "fast-session-token", "Expiration": cache.iso_z(time.time() + 3600)}
@@ -66,6 +66,7 @@ def test_fast_resolves_paths_exactly_like_paths_module(home: dict[str, str], mon
             assert fast.keyrack_home() == str(paths.keyrack_home())
             assert fast.config_file() == str(paths.config_file())
             assert fast.creds_file("p.x") == str(paths.creds_file("p.x"))
+            assert gate.gate_file("p.x") == str(paths.gate_file("p.x"))
             assert fast.config_stamp() == paths.config_stamp()
             # The token file the hot path stats is the one paths (and botocore) name.
             assert fast.sso_cache_dir() + "/" + paths.token_file("s1").name == str(paths.token_file("s1"))
