@@ -215,6 +215,11 @@ def find_role_creds(session: str, account: str, role: str, min_left: float) -> d
     return best[1] if best else None
 
 
+def creds_identity(profile: str, session: str, account: str, role: str, stamp: str) -> list[str]:
+    """The header fields after `expires` that make a creds file the profile's current answer."""
+    return [session, account, role, stamp, paths.token_file(session).name, profile]
+
+
 def own_role_creds(profile: str, session: str, account: str, role: str, stamp: str,
                    min_left: float) -> dict[str, Any] | None:
     """The profile's own creds file, if it is exactly what the hot path would serve now.
@@ -228,7 +233,7 @@ def own_role_creds(profile: str, session: str, account: str, role: str, stamp: s
     if entry is None:
         return None
     (expires, *identity), payload = entry
-    if identity != [session, account, role, stamp, paths.token_file(session).name, profile] or not expires.isdigit():
+    if identity != creds_identity(profile, session, account, role, stamp) or not expires.isdigit():
         return None
     return payload if int(expires) - time.time() > min_left else None
 

@@ -331,9 +331,8 @@ def _mark_managed(profile: Profile) -> None:
 def _remember(profile: Profile, session: SsoSession, creds: dict[str, Any], stamp: str) -> dict[str, Any]:
     """Make `creds` the profile's hot-path answer, unless it already is (a herd rewrites nothing)."""
     current = cache.read_role_creds(paths.creds_file(profile.name))
-    if current is None or current[1] != creds or current[0][1:] != [
-            session.name, profile.account_id, profile.role_name, stamp, paths.token_file(session.name).name,
-            profile.name]:
+    if current is None or current[1] != creds or current[0][1:] != cache.creds_identity(
+            profile.name, session.name, profile.account_id, profile.role_name, stamp):
         cache.write_role_creds(profile.name, session.name, profile.account_id, profile.role_name, creds, stamp)
     return creds
 

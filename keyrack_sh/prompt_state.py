@@ -116,13 +116,15 @@ def write_profile(profile: str, session: str) -> None:
     _publish(paths.prompt_profile_file(profile), session)
 
 
-def remove_session(session: str) -> None:
-    if paths.prompt_session_file(session).exists():
+def _remove(path: Path) -> None:
+    if path.exists():
         with _changing():
-            atomic.remove(paths.prompt_session_file(session))
+            atomic.remove(path)
+
+
+def remove_session(session: str) -> None:
+    _remove(paths.prompt_session_file(session))
 
 
 def remove_profile(profile: str) -> None:
-    if paths.prompt_profile_file(profile).exists():
-        with _changing():
-            atomic.remove(paths.prompt_profile_file(profile))
+    _remove(paths.prompt_profile_file(profile))

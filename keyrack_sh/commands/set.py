@@ -164,10 +164,8 @@ def run(args: argparse.Namespace) -> int:
 
     vault = IdentityCenterVault()
     prompt_before = _save_prompt_file(args.profile)
-    signed_in_before: set[str] = set()
     plan = vault.set(_request(args), _approver(args))
-    if paths.token_file(plan.session.name).exists():
-        signed_in_before.add(plan.session.name)
+    signed_in_before = paths.token_file(plan.session.name).exists()
     out: dict[str, Any] = {"ok": True, "profile": plan.profile.name, "session": plan.session.name,
                            "config": str(plan.path), "profile_action": plan.profile_action,
                            "session_action": plan.session_action, "changed": plan.changed,
@@ -208,12 +206,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sign_out_new_session(plan: Plan, signed_in_before: set[str]) -> None:
+def _sign_out_new_session(plan: Plan, signed_in_before: bool) -> None:
     """A failed set of a brand-new sso-session leaves no sign-in behind (its section is gone too).
 
     The client registration stays, so a corrected `set` asks for consent no second time.
     """
-    if plan.session_action != "add" or plan.session.name in signed_in_before:
+    if plan.session_action != "add" or signed_in_before:
         return
     from keyrack_sh import engine, prompt_state
 
