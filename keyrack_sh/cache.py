@@ -17,10 +17,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from keyrack_sh import atomic, paths
+from keyrack_sh import atomic, hotpath, paths
 
-CREDS_MAGIC = "keyrack-creds"
-CREDS_VERSION = "3"
+CREDS_MAGIC = hotpath.CREDS_MAGIC
+CREDS_VERSION = hotpath.CREDS_VERSION
 
 
 def private_parents(path: Path) -> None:

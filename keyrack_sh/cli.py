@@ -11,8 +11,6 @@ import argparse
 import importlib
 import os
 import sys
-import time
-import traceback
 from collections.abc import Sequence
 
 from keyrack_sh import __version__
@@ -131,19 +129,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _write_crash_log() -> str | None:
-    """Keep the traceback (no locals, so no secrets) in a private log; return its path."""
-    try:
-        from keyrack_sh import atomic, paths
-
-        path = paths.logs_dir() / f"crash-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
-        text = f"keyrack {__version__}, python {sys.version.split()[0]}\n{traceback.format_exc()}"
-        atomic.write_text(path, text)
-        return str(path)
-    except Exception:
-        return None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["credential-process"] and len(argv) == 2 and not argv[1].startswith("-"):
@@ -164,7 +149,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return EXIT_SERVICE
     except Exception as exc:  # the one place an unexpected error is caught
-        log = _write_crash_log()
+        from keyrack_sh import crashlog
+
+        log = crashlog.write()
         where = f"; details in {log}" if log else ""
         print(f"keyrack: unexpected error ({type(exc).__name__}){where}", file=sys.stderr)
         return EXIT_SERVICE

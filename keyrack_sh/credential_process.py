@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from keyrack_sh.errors import EXIT_INTERRUPTED, EXIT_SERVICE, KeyrackError, UserError
 
@@ -56,22 +56,22 @@ def respond(profile_name: str, *, waited: float = 0.0) -> bytes:
     keeps it for the whole resolution (the engine re-enters it), so nobody
     slips past.
     """
-    from keyrack_sh import fast, lock, paths
+    from keyrack_sh import hotpath, lock, paths
 
-    if not fast.valid_name(profile_name):
+    if not hotpath.valid_name(profile_name):
         return resolve(profile_name)  # which says what is wrong with the name
     try:
         session = paths.prompt_profile_file(profile_name).read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError):
         session = ""
-    if not fast.valid_name(session) or os.environ.get(lock.SIGNING_IN_ENV) == session:
+    if not hotpath.valid_name(session) or os.environ.get(hotpath.SIGNING_IN_ENV) == session:
         return resolve(profile_name)  # unknown to the prompt state yet, or our own sign-in's child
     entered = False
     try:
         with lock.session_lock(session, timeout=max(HERD_WAIT - waited, 0.0),
-                               ready=lambda: fast.cached(profile_name) is not None) as held:
+                               ready=lambda: hotpath.cached(profile_name) is not None) as held:
             entered = True
-            cached = fast.cached(profile_name)
+            cached = hotpath.cached(profile_name)
             if cached is not None:
                 return cached
             if held:
@@ -84,8 +84,12 @@ def respond(profile_name: str, *, waited: float = 0.0) -> bytes:
     return resolve(profile_name)  # waited HERD_WAIT in vain, or the answer vanished (a relock)
 
 
-def main(argv: Sequence[str], *, gate: int | None = None, waited: float = 0.0) -> int:
-    """Answer the SDK; `gate` is the herd gate (gate.py) when this process holds it, `waited` its wait there."""
+RecordFailure = Callable[[str, int, str], None]
+
+
+def main(argv: Sequence[str], *, record_failure: RecordFailure | None = None, waited: float = 0.0) -> int:
+    """Answer the SDK; `record_failure(profile, code, line)` tells the herd gate's waiters (gate.py)
+    when this process holds the gate, `waited` is its wait there."""
     # Keep the real stdout for the answer alone: a browser command, a library or
     # a stray print during sign-in must not corrupt the JSON the SDK parses.
     answer = os.dup(1)
@@ -104,7 +108,7 @@ def main(argv: Sequence[str], *, gate: int | None = None, waited: float = 0.0) -
             raise UserError("usage: keyrack credential-process PROFILE")
         line = respond(argv[0], waited=waited)
     except KeyrackError as exc:
-        _failed(gate, argv, exc.exit_code, _naming_the_profile(exc.render(), argv))
+        _failed(record_failure, argv, exc.exit_code, _naming_the_profile(exc.render(), argv))
         return exc.exit_code
     except KeyboardInterrupt:
         print("keyrack: interrupted", file=sys.stderr)
@@ -112,7 +116,7 @@ def main(argv: Sequence[str], *, gate: int | None = None, waited: float = 0.0) -
     except Exception as exc:  # never a traceback into an SDK's error message
         log = _crash_log()
         where = f"; details in {log}" if log else ""
-        _failed(gate, argv, EXIT_SERVICE, f"keyrack: credential-process failed unexpectedly ({type(exc).__name__}){where}")
+        _failed(record_failure, argv, EXIT_SERVICE, f"keyrack: credential-process failed unexpectedly ({type(exc).__name__}){where}")
         return EXIT_SERVICE
     finally:
         sys.stdout.flush()
@@ -132,13 +136,11 @@ def _naming_the_profile(line: str, argv: Sequence[str]) -> str:
     return f"keyrack: profile {argv[0]!r}: " + line[len("keyrack: "):]
 
 
-def _failed(gate: int | None, argv: Sequence[str], code: int, line: str) -> None:
+def _failed(record_failure: RecordFailure | None, argv: Sequence[str], code: int, line: str) -> None:
     """The one stderr line; recorded first for the callers waiting at the gate, who repeat it."""
     line = line.replace("\n", " ").replace("\r", " ")
-    if gate is not None and len(argv) == 1:
-        from keyrack_sh import gate as herd_gate
-
-        herd_gate.record_failure(gate, argv[0], code, line)
+    if record_failure is not None and len(argv) == 1:
+        record_failure(argv[0], code, line)
     try:
         print(line, file=sys.stderr)
     except (OSError, ValueError):
@@ -146,9 +148,6 @@ def _failed(gate: int | None, argv: Sequence[str], code: int, line: str) -> None
 
 
 def _crash_log() -> str | None:
-    try:
-        from keyrack_sh.cli import _write_crash_log
+    from keyrack_sh import crashlog
 
-        return _write_crash_log()
-    except Exception:
-        return None
+    return crashlog.write()

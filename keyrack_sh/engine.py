@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from keyrack_sh import cache, fast, lock, paths, prompt_state, tty
+from keyrack_sh import cache, hotpath, lock, paths, prompt_state, tty
 from keyrack_sh.errors import ServiceError, UserError
 from keyrack_sh.profiles import Profile, SsoSession
 
@@ -22,7 +22,7 @@ FLOWS = ("pkce", "device")
 # botocore asks again when fewer than 15 minutes remain; hand out nothing
 # shorter-lived than that plus a margin, or every SDK call runs the helper.
 # The same margin as the hot path's, or credentials it refuses would be reused here.
-ROLE_CREDS_MIN_LEFT = fast.MIN_LEFT
+ROLE_CREDS_MIN_LEFT = hotpath.MIN_LEFT
 # Credentials handed to a process that cannot renew them (export, exec: a long
 # terraform apply) get at least this long, when the role's session allows it.
 HANDOFF_MIN_LEFT = 50 * 60
@@ -31,7 +31,7 @@ TOKEN_MIN_LEFT = 60
 NO_SIGNIN_LOCK_WAIT = 15.0
 DEFAULT_SESSION_DURATION = 8 * 3600
 ACCESS_TOKEN_LIFETIME = 3600  # IAM Identity Center's default
-SIGNING_IN_ENV = lock.SIGNING_IN_ENV
+SIGNING_IN_ENV = hotpath.SIGNING_IN_ENV
 
 
 @dataclass(frozen=True)

@@ -1,115 +1,32 @@
 """credential_process hot path: print cached role credentials, or hand over.
 
 Run by every AWS SDK call as `<python> -I -S <this file> PROFILE`, so it
-starts with no site and may import nothing but builtin modules: no keyrack
-module, no json, no re (each costs ~10 ms, several times the whole hit).
-The cache file (docs/ARCHITECTURE.md) is two lines: a space-separated header
-that can be checked with str.split, and the JSON answer, printed verbatim.
-A miss goes to gate.py (builtins only too): callers that find a concurrent
-miss already fetching wait for its answer; the one that fetches enables
-site and runs the slow path (credential_process.py).
+starts with no site: it loads keyrack_sh.hotpath (stdlib `os` and `time`
+only; compiled once and cached, where this file, run as a script, is compiled
+afresh at every call) and nothing else on a hit. A miss goes forward to
+gate.py (builtins only too): callers that find a concurrent miss already
+fetching wait for its answer; the one that fetches enables site and runs the
+slow path (credential_process.py).
 """
 from __future__ import annotations
 
 import os
 import sys
-import time
 
-MIN_LEFT = 20 * 60  # hand out nothing botocore would ask for again soon
-_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
+if __name__ == "__main__":  # run as a script: the package is beside this file, not on sys.path
+    _parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if _parent not in sys.path:
+        sys.path.insert(0, _parent)
 
-
-# -- paths: the same answers as keyrack_sh/paths.py (tests/fast_test.py keeps them in step)
-
-
-def _expand(path: str) -> str:
-    return os.path.expanduser(path)
-
-
-def keyrack_home() -> str:
-    return _expand(os.environ.get("KEYRACK_HOME") or "~/.aws/keyrack")
-
-
-def config_file() -> str:
-    return _expand(os.environ.get("AWS_CONFIG_FILE") or "~/.aws/config")
-
-
-def creds_file(profile: str) -> str:
-    return keyrack_home() + "/creds/" + profile
-
-
-def sso_cache_dir() -> str:
-    return _expand("~/.aws/sso/cache")
-
-
-def config_stamp() -> str:
-    # ctime too: `cp -p` or `touch -r` can restore the mtime of a same-size edit, never the ctime.
-    try:
-        st = os.stat(config_file())
-    except OSError:
-        return "0:0:0:0"
-    return "%d:%d:%d:%d" % (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-def valid_name(profile: str) -> bool:
-    return 0 < len(profile) <= 64 and profile[0] not in "._-" and not set(profile) - _NAME_CHARS
-
-
-def cached(profile: str) -> bytes | None:
-    """The stored JSON line for `profile` if it may be served now, else None."""
-    try:
-        with open(creds_file(profile), "rb") as f:
-            header = f.readline().split()
-            payload = f.readline()
-    except OSError:
-        return None
-    if len(header) != 9 or header[0] != b"keyrack-creds" or header[1] != b"3":
-        return None
-    try:
-        expires = int(header[2])
-    except ValueError:
-        return None
-    if expires - time.time() <= MIN_LEFT or header[6].decode("ascii", "replace") != config_stamp():
-        return None
-    # The file's own profile: on a case-insensitive file system `Prod` and `prod` share one file.
-    if header[8].decode("ascii", "replace") != profile:
-        return None
-    if not payload.startswith(b"{") or not payload.endswith(b"}\n"):
-        return None  # a torn write (impossible with os.replace, but cheap to refuse)
-    # The session's SSO token must still exist: after `aws sso logout` nothing is served.
-    token = header[7].decode("ascii", "replace")
-    if "/" in token or token.startswith("."):
-        return None
-    try:
-        os.stat(sso_cache_dir() + "/" + token)
-    except OSError:
-        return None
-    return payload
+from keyrack_sh import hotpath  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) == 1 and valid_name(argv[0]):
-        payload = cached(argv[0])
+    if len(argv) == 1 and hotpath.valid_name(argv[0]):
+        payload = hotpath.cached(argv[0])
         if payload is not None:
-            return answer(payload)
-    return _miss(argv)
-
-
-def answer(payload: bytes) -> int:
-    try:
-        os.write(1, payload)  # one write: the payload is far below PIPE_BUF
-    except OSError:
-        return 1  # the SDK went away; nobody is left to tell
-    return 0
-
-
-def _miss(argv: list[str]) -> int:
-    # Everything past the hit lives in modules Python caches compiled: this
-    # file, run as a script, is compiled afresh at every call.
-    parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    if parent not in sys.path:
-        sys.path.insert(0, parent)
+            return hotpath.answer(payload)
     from keyrack_sh import gate
 
     return gate.main(argv)

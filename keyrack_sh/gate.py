@@ -12,7 +12,7 @@ if they waited for that very holder and would have failed the same way.
 The gate guards no data and decides nothing about correctness: every sign-in,
 refresh and fetch is still serialised by the sso-session's filelock
 (lock.py). A caller that cannot open the gate, or waits GATE_WAIT in vain,
-just goes the slow path. Like fast.py, this module imports no site and no
+just goes the slow path. Like hotpath.py, this module imports no site and no
 keyrack module but fast (which it shares the paths and the cache check with)
 and tty (the terminal).
 
@@ -26,23 +26,23 @@ from __future__ import annotations
 import os
 import time
 
-from keyrack_sh import fast, tty
+from keyrack_sh import hotpath, tty
 
 GATE_WAIT = 15.0  # seconds; credential_process.HERD_WAIT, which the slow path's own wait shares
 NOTICE_AFTER = 1.0  # lock.NOTICE_AFTER: a routine refresh must not scribble on the terminal
 _POLL = 0.025
-SIGNING_IN_ENV = "KEYRACK_SIGNING_IN"  # set while we sign in: our own children never wait on us
+SIGNING_IN_ENV = hotpath.SIGNING_IN_ENV
 _FAILED = b"failed"
 _CONTEXT_ENV = ("KEYRACK_AUTO_UNLOCK", "KEYRACK_LOCK_TIMEOUT", "KEYRACK_SIGNIN_TIMEOUT", "KEYRACK_NO_TTY")
 
 
 def gate_file(profile: str) -> str:
-    return fast.keyrack_home() + "/locks/gates/" + profile
+    return hotpath.keyrack_home() + "/locks/gates/" + profile
 
 
 def main(argv: list[str]) -> int:
     """credential_process after a cache miss: wait for a concurrent caller, or fetch."""
-    if len(argv) != 1 or not fast.valid_name(argv[0]) or os.environ.get(SIGNING_IN_ENV):
+    if len(argv) != 1 or not hotpath.valid_name(argv[0]) or os.environ.get(SIGNING_IN_ENV):
         return _slow(argv, None, 0.0)
     started = time.monotonic()
     try:
@@ -51,7 +51,7 @@ def main(argv: list[str]) -> int:
         _stderr(b"keyrack: interrupted\n")
         return 130
     if isinstance(outcome, bytes):
-        return fast.answer(outcome)
+        return hotpath.answer(outcome)
     if isinstance(outcome, tuple):
         code, line = outcome
         _stderr(line)
@@ -63,7 +63,8 @@ def _slow(argv: list[str], gate: int | None, waited: float) -> int:
     from keyrack_sh import credential_process
 
     try:
-        return credential_process.main(argv, gate=gate, waited=waited)
+        record = None if gate is None else lambda profile, code, line: record_failure(gate, profile, code, line)
+        return credential_process.main(argv, record_failure=record, waited=waited)
     finally:
         if gate is not None:
             os.close(gate)  # the answer is cached or the failure recorded: let the waiters in
@@ -89,7 +90,7 @@ def _through(profile: str) -> bytes | int | tuple[int, bytes] | None:
             return None
         else:
             # Ours now; the holder we waited for may have answered or failed meanwhile.
-            outcome = fast.cached(profile) or _failure(fd, holder, profile)
+            outcome = hotpath.cached(profile) or _failure(fd, holder, profile)
             if outcome is not None:
                 os.close(fd)
                 return outcome
@@ -99,7 +100,7 @@ def _through(profile: str) -> bytes | int | tuple[int, bytes] | None:
             except OSError:
                 pass  # then nobody can repeat our failure: they try for themselves
             return fd
-        payload = fast.cached(profile)
+        payload = hotpath.cached(profile)
         if payload is not None:
             os.close(fd)
             return payload
@@ -122,7 +123,7 @@ def _open(profile: str) -> int | None:
         pass
     except OSError:
         return None
-    home = fast.keyrack_home()
+    home = hotpath.keyrack_home()
     for folder in (home, home + "/locks", home + "/locks/gates"):  # private, like all of keyrack's
         try:
             os.mkdir(folder, 0o700)
@@ -158,7 +159,7 @@ def _holder(fd: int) -> bytes:
 def _context(profile: str) -> bytes:
     """What decides how a caller fares: the same for holder and waiter, or the failure is not shared."""
     terminal = "1" if tty.available() else "0"
-    parts = [profile, fast.config_stamp(), terminal] + [os.environ.get(name, "") for name in _CONTEXT_ENV]
+    parts = [profile, hotpath.config_stamp(), terminal] + [os.environ.get(name, "") for name in _CONTEXT_ENV]
     return "\x1f".join(parts).replace("\n", " ").encode("utf-8", "surrogateescape")
 
 

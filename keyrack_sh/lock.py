@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from keyrack_sh import atomic, gate, paths, tty
+from keyrack_sh import atomic, hotpath, paths, tty
 from keyrack_sh.errors import UserError
 
 _POLL = 0.05  # seconds between looks at a contended lock
@@ -21,7 +21,7 @@ _POLL = 0.05  # seconds between looks at a contended lock
 NOTICE_AFTER = 1.0
 # Set while this process signs in, so a credential_process started by
 # anything below us can never wait on our own lock.
-SIGNING_IN_ENV = gate.SIGNING_IN_ENV
+SIGNING_IN_ENV = hotpath.SIGNING_IN_ENV
 
 
 def _owner_file(lock_path: Path) -> Path:

@@ -1,7 +1,7 @@
 """Every file keyrack reads or writes, resolved at call time (never at import).
 
-fast.py repeats the few of these it needs (it may import no keyrack module);
-tests/paths_test.py keeps the two in step.
+hotpath.py repeats the few of these the hot path needs (it may import no keyrack
+module); tests/fast_test.py keeps the two in step.
 
 Layout (all folders 0700, all files 0600):
   ~/.aws/config                         AWS_CONFIG_FILE; profiles and sso-sessions

@@ -103,7 +103,7 @@ def test_a_caller_behind_the_gate_waits_on_builtins_alone_and_serves_the_holders
     modules = imported(err)
     assert {"fcntl", "keyrack_sh.gate"} <= modules
     assert not {m for m in modules if m.split(".")[0] in {"site", "filelock", "json", "re", "boto3"}}
-    assert {m for m in modules if m.startswith("keyrack_sh")} == {"keyrack_sh", "keyrack_sh.fast", "keyrack_sh.gate",
+    assert {m for m in modules if m.startswith("keyrack_sh")} == {"keyrack_sh", "keyrack_sh.hotpath", "keyrack_sh.gate",
                                                                   "keyrack_sh.tty"}
 
 

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from keyrack_sh import lock, tty
+from keyrack_sh import hotpath, tty
 
 
 def open_url(url: str, *, no_browser: bool, what: str, code: str | None = None) -> None:
@@ -29,7 +29,7 @@ def _open(url: str) -> None:
     inherit the signing-in marker, or every keyrack call it ever starts would
     think its sign-in is still running.
     """
-    env = {k: v for k, v in os.environ.items() if k != lock.SIGNING_IN_ENV}
+    env = {k: v for k, v in os.environ.items() if k != hotpath.SIGNING_IN_ENV}
     try:
         subprocess.Popen([sys.executable, "-I", "-S", "-m", "webbrowser", "-t", url], env=env,
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
