@@ -124,9 +124,11 @@ check_python() {
 # --- rc lines ---------------------------------------------------------------
 # Edited with Python (present by now): byte-exact, atomic (temp + rename),
 # through symlinked dotfiles. A line added after a file with no final newline
-# carries ':nl' so uninstall can restore the file byte for byte.
+# carries ':nl' so uninstall can restore the file byte for byte. Exit 3:
+# nothing to change; exit 4 (add): the file did not exist and was created.
 rc_edit() {
-    # $1: add|remove  $2: rc file  $3: hook line (add only)
+    # $1: add|remove  $2: rc file  $3: hook line (add), or "created" (remove:
+    # the manifest says install created this file, so it may go once empty)
     "$py" - "$1" "$2" "${3:-}" "$MARKER" <<'PYEOF'
 import os, sys, tempfile
 op, path, line, marker = sys.argv[1:5]
@@ -170,8 +172,8 @@ else:
             continue
         out.append(l)
     new = b"".join(out)
-    if not new:
-        os.unlink(path)  # the install created it
+    if not new and line == "created":
+        os.unlink(path)  # the install created it; a file that was there, even empty, stays
         sys.exit(0)
 os.makedirs(os.path.dirname(path), exist_ok=True)
 fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".keyrack-install.")
@@ -181,10 +183,11 @@ try:
         f.flush()
         os.fsync(f.fileno())
     os.chmod(tmp, mode)
-    os.replace(tmp, path)
+    os.replace(tmp, path)  # path is the symlink's target: a symlinked rc file stays a link
 except BaseException:
     os.unlink(tmp)
     raise
+sys.exit(4 if op == "add" and data is None else 0)
 PYEOF
 }
 
@@ -288,10 +291,12 @@ install_package() {
     case $method in
         venv)
             if [ ! -x "$venv/bin/python" ]; then
+                say "  venv: creating $venv"
                 "$py" -m venv "$venv" ||
                     die 2 "could not create a venv with $py (on Debian/Ubuntu: sudo apt install python3-venv)"
             fi
             manifest_add venv "$venv"
+            say "  pip: installing keyrack and its dependencies into the venv (about 20 s)"
             "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-cache-dir \
                 "$build_tmp/src" 2>"$build_tmp/pip.log" || {
                 tail -n 5 "$build_tmp/pip.log" >&2
@@ -304,10 +309,12 @@ install_package() {
                 rm -f "$keyrack_bin" # a foreign one only with --yes (check_link)
                 ln -s "$target" "$keyrack_bin"
             fi
+            say "  command: $keyrack_bin -> $target"
             manifest_add link "$keyrack_bin"
             ;;
         pipx)
             make_dir "$bin_dir"
+            say "  pipx: installing keyrack (about 20 s)"
             PIPX_BIN_DIR=$bin_dir pipx install --force --python "$py" "$build_tmp/src" \
                 >"$build_tmp/tool.log" 2>&1 || {
                 tail -n 5 "$build_tmp/tool.log" >&2
@@ -318,6 +325,7 @@ install_package() {
             ;;
         uv)
             make_dir "$bin_dir"
+            say "  uv: installing keyrack (about 20 s)"
             UV_TOOL_BIN_DIR=$bin_dir uv tool install --force --python "$py" "$build_tmp/src" \
                 >"$build_tmp/tool.log" 2>&1 || {
                 tail -n 5 "$build_tmp/tool.log" >&2
@@ -341,6 +349,10 @@ install_rc_lines() {
         case $status in
             0) say "  hook: added one line to $rc" ;;
             3) say "  hook: $rc already has keyrack's line" ;;
+            4)
+                say "  hook: created $rc with one line"
+                manifest_add rc-created "$rc"
+                ;;
             *) die 1 "could not edit $rc" ;;
         esac
         manifest_add rc "$rc"
@@ -360,22 +372,33 @@ do_install() {
             *) die 2 "nothing installed" ;;
         esac
     fi
+    say "Installing keyrack from $src ($method)"
     make_dir "$data_dir"
     copy_source
     install_package
     version=$("$keyrack_bin" --version 2>/dev/null)
-    say "Installed $version ($method) from $src"
-    say "  command: $keyrack_bin"
     if [ "$modify_rc" -eq 1 ]; then
         install_rc_lines
+        say "  completions: bash, zsh and fish load them with the hook (zsh: after compinit, see README)"
     else
         say "  hook: rc files left alone (--no-modify-rc); to add it yourself: keyrack init bash --write >>~/.bashrc"
     fi
     case ":$PATH:" in
-        *":$bin_dir:"*) ;;
-        *) say "  note: $bin_dir is not on your PATH; add: export PATH=\"$bin_dir:\$PATH\"" ;;
+        *":$bin_dir:"*) on_path=1 ;;
+        *)
+            on_path=0
+            say "  note: $bin_dir is not on your PATH; add: export PATH=\"$bin_dir:\$PATH\""
+            ;;
     esac
-    say "Next: open a new shell and run 'keyrack demo'. Undo: $src/install.sh --uninstall"
+    say "Installed $version. Undo: $src/install.sh --uninstall"
+    # The last line runs as printed in this terminal: by full path (PATH and
+    # the hook reach only new shells), quoted when the path needs it.
+    case $keyrack_bin in
+        *[!A-Za-z0-9_./+@%:=,-]*) shown=$(printf "'%s'" "$(printf '%s' "$keyrack_bin" | sed "s/'/'\\\\''/g")") ;;
+        *) shown=$keyrack_bin ;;
+    esac
+    [ "$on_path" -eq 1 ] && [ "$(command -v keyrack 2>/dev/null)" = "$keyrack_bin" ] && shown=keyrack
+    say "Try it now, in this terminal: $shown demo --shell"
 }
 
 # --- uninstall --------------------------------------------------------------
@@ -445,14 +468,24 @@ do_uninstall() {
     left_profiles=0
     warn_keyrack_profiles && left_profiles=1
     tab=$(printf '\t')
+    # rc files the install created (they go once empty; any other stays), one a line
+    created_rcs="
+$(sed -n "s/^rc-created${tab}//p" "$manifest")
+"
     while IFS="$tab" read -r kind path; do
         case $kind in
             rc)
                 if [ -z "$py" ] && [ -e "$path" ]; then
                     say "  no Python to edit $path: remove the line ending in '$MARKER' by hand"
                 elif [ -e "$path" ]; then
+                    created=''
+                    case $created_rcs in
+                        *"
+$path
+"*) created=created ;;
+                    esac
                     status=0
-                    rc_edit remove "$path" || status=$?
+                    rc_edit remove "$path" "$created" || status=$?
                     if [ "$status" -eq 0 ]; then
                         say "  removed keyrack's line from $path"
                     fi

@@ -67,6 +67,22 @@ def _rc_files(home: Path) -> dict[str, Path]:
     return {"bash": home / ".bashrc", "zsh": home / ".zshrc", "fish": home / ".config/fish/config.fish"}
 
 
+def _gated_python(root: Path) -> tuple[Path, Path]:
+    """A PYTHON that, asked to create the venv, first waits (60 s at most) for a gate file: the test
+    opens the gate once it has read the step's line, so that line provably came before the step."""
+    gate = root / "gate"
+    wrapper = root / "python"
+    wrapper.write_text(f"""#!/bin/sh
+if [ "$1" = -m ] && [ "$2" = venv ]; then
+    i=0
+    while [ ! -e '{gate}' ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+fi
+exec '{sys.executable}' "$@"
+""")
+    wrapper.chmod(0o755)
+    return wrapper, gate
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory):
     home = tmp_path_factory.mktemp("install-home")
@@ -76,13 +92,28 @@ def installed(tmp_path_factory: pytest.TempPathFactory):
     aws.mkdir()
     (aws / "config").write_text("[profile mine]\nregion = eu-west-1\n")
     before = _tree(home)
-    result = _install(home, "--yes")
+    python, gate = _gated_python(tmp_path_factory.mktemp("gated-python"))
+    proc = subprocess.Popen(["sh", str(INSTALL_SH), "--yes"], env=_env(home, PYTHON=str(python)),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines, venv_there_at_its_line = [], None
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if "venv: creating" in line:
+                venv_there_at_its_line = (home / ".local/share/keyrack/venv").exists()
+                gate.touch()
+        err = proc.stderr.read()
+        proc.wait(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    result = subprocess.CompletedProcess(proc.args, proc.returncode, "".join(lines), err)
     assert result.returncode == 0, result.stderr
-    return home, before, result
+    return home, before, result, venv_there_at_its_line
 
 
 def test_install_links_a_working_keyrack(installed):
-    home, _, _ = installed
+    home, _, _, _ = installed
     link = home / ".local/bin/keyrack"
     assert link.is_symlink()
     assert os.readlink(link) == str(home / ".local/share/keyrack/venv/bin/keyrack")
@@ -93,7 +124,7 @@ def test_install_links_a_working_keyrack(installed):
 
 
 def test_install_venv_is_complete_not_borrowing_site_packages(installed):
-    home, _, _ = installed
+    home, _, _, _ = installed
     python = home / ".local/share/keyrack/venv/bin/python"
     code = "import boto3, configupdater, filelock, jinja2, shellingham, keyrack_sh, sys; print(sys.prefix)"
     out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=60,
@@ -104,18 +135,47 @@ def test_install_venv_is_complete_not_borrowing_site_packages(installed):
     assert "include-system-site-packages = false" in cfg
 
 
-def test_install_says_what_it_did_in_a_few_lines(installed):
-    _, _, result = installed
+def test_install_shows_each_step_as_it_happens(installed):
+    home, _, result, venv_there_at_its_line = installed
     lines = result.stdout.splitlines()
-    assert lines[0] == f"Installed keyrack {__version__} (venv) from {REPO}"
-    assert len(lines) <= 8
+    assert lines[0] == f"Installing keyrack from {REPO} (venv)"
+    venv = home / ".local/share/keyrack/venv"
+    steps = [f"  venv: creating {venv}",
+             "  pip: installing keyrack and its dependencies into the venv (about 20 s)",
+             f"  command: {home}/.local/bin/keyrack -> {venv}/bin/keyrack"]
+    assert lines[1:4] == steps
+    assert venv_there_at_its_line is False  # the line was out before the venv was made
+    hooks = [line for line in lines if line.startswith("  hook: ")]
+    assert len(hooks) == sum(1 for path in SHELL_BINS.values() if path)
+    assert f"  hook: created {home}/.config/fish/config.fish with one line" in hooks or not SHELL_BINS["fish"]
+    assert any(line.startswith("  completions: ") for line in lines)
     # the temp HOME's bin folder is not on the test's PATH
     assert any("is not on your PATH" in line for line in lines)
+    assert lines[-2] == f"Installed keyrack {__version__}. Undo: {REPO}/install.sh --uninstall"
     assert result.stderr == ""
 
 
+def test_the_last_line_works_in_the_same_terminal(installed, tmp_path):
+    """The printed command runs as printed in the shell that ran install.sh (PATH unchanged, no hook),
+    and the demo it starts leaves nothing behind."""
+    home, _, result, _ = installed
+    last = result.stdout.splitlines()[-1]
+    prefix = "Try it now, in this terminal: "
+    assert last == f"{prefix}{home}/.local/bin/keyrack demo --shell"
+    scratch = tmp_path / "demo-tmp"
+    scratch.mkdir()
+    out = subprocess.run(["sh", "-c", last[len(prefix):]], input='echo "profile=$AWS_PROFILE"\nexit\n',
+                         capture_output=True, text=True, env=_env(home, TMPDIR=str(scratch)), timeout=180,
+                         cwd=scratch)
+    assert out.returncode == 0, out.stderr
+    assert "assumed-role/AdminRole/alice" in out.stdout
+    assert "profile=demo" in out.stdout
+    assert "demo shell closed: servers stopped, scratch folder removed" in out.stdout
+    assert list(scratch.iterdir()) == []
+
+
 def test_install_adds_one_marked_line_per_installed_shell(installed):
-    home, _, _ = installed
+    home, _, _, _ = installed
     for shell, rc in _rc_files(home).items():
         if not SHELL_BINS[shell]:
             assert not rc.exists()
@@ -127,7 +187,7 @@ def test_install_adds_one_marked_line_per_installed_shell(installed):
 
 
 def test_rc_lines_source_a_pre_rendered_hook_without_starting_python(installed):
-    home, _, _ = installed
+    home, _, _, _ = installed
     for shell, rc in _rc_files(home).items():
         if not SHELL_BINS[shell]:
             continue
@@ -141,7 +201,7 @@ def test_rc_lines_source_a_pre_rendered_hook_without_starting_python(installed):
 def test_interactive_shell_loads_the_hook(installed, shell, tmp_path):
     if not SHELL_BINS[shell]:
         pytest.skip(f"{shell} is not installed")
-    home, _, _ = installed
+    home, _, _, _ = installed
     # fish keeps history and universal variables in XDG_DATA_HOME: outside HOME,
     # so the uninstall test still sees exactly the HOME it started with
     env = _env(home, XDG_DATA_HOME=str(tmp_path / "shell-data"))
@@ -157,22 +217,8 @@ def test_interactive_shell_loads_the_hook(installed, shell, tmp_path):
     assert "keyrack:" not in out.stderr
 
 
-def test_the_installed_keyrack_runs_the_demo_offline(installed, tmp_path):
-    """The README's first command, end to end: what install.sh put in the venv is enough for the demo."""
-    home, _, _ = installed
-    scratch = tmp_path / "demo-tmp"
-    scratch.mkdir()
-    env = _env(home, TMPDIR=str(scratch))
-    out = subprocess.run([str(home / ".local/bin/keyrack"), "demo"], capture_output=True, text=True,
-                         env=env, timeout=120, stdin=subprocess.DEVNULL, cwd=scratch)
-    assert out.returncode == 0, out.stderr
-    assert "assumed-role/AdminRole/alice" in out.stdout
-    assert "sign-ins: +1 " in out.stdout
-    assert list(scratch.iterdir()) == []  # the demo's folder is gone
-
-
 def test_installing_twice_changes_nothing(installed):
-    home, _, _ = installed
+    home, _, _, _ = installed
     rcs_before = {p: p.read_bytes() for p in _rc_files(home).values() if p.exists()}
     link_before = os.readlink(home / ".local/bin/keyrack")
     again = _install(home, "--yes")
@@ -183,7 +229,7 @@ def test_installing_twice_changes_nothing(installed):
 
 
 def test_uninstall_removes_exactly_what_install_added(installed):
-    home, before, _ = installed
+    home, before, _, _ = installed
     result = _install(home, "--uninstall")
     assert result.returncode == 0, result.stderr
     assert "Uninstalled keyrack" in result.stdout
@@ -236,6 +282,12 @@ def uninstalled_after_edits(tmp_path_factory: pytest.TempPathFactory):
     appends a line to the rc file, --uninstall declined on a terminal, then --uninstall for real."""
     home = tmp_path_factory.mktemp("edited-home")
     (home / ".bashrc").write_bytes(b"export FOO=1")
+    # files that were there, empty, before the install: they stay; the symlink stays a symlink
+    (home / "dotfiles").mkdir()
+    (home / "dotfiles/zshrc").write_bytes(b"")
+    (home / ".zshrc").symlink_to("dotfiles/zshrc")
+    (home / ".config/fish").mkdir(parents=True)
+    (home / ".config/fish/config.fish").write_bytes(b"")
     venv = home / ".local/share/keyrack/venv"
     (home / ".aws").mkdir()
     # keys are case-insensitive to configparser: only the installed keyrack (not the plain scan) sees this one
@@ -258,6 +310,33 @@ def test_uninstall_keeps_a_line_added_after_keyracks_on_its_own_line(uninstalled
     assert gone.returncode == 0, gone.stderr
     # keyrack's line is not the last one any more: only it goes, the newline before it stays
     assert (home / ".bashrc").read_bytes() == b"export FOO=1\nalias y=2\n"
+
+
+def test_uninstall_keeps_rc_files_that_were_there_even_empty_and_symlinks_stay_links(uninstalled_after_edits):
+    home, _, _, _, gone = uninstalled_after_edits
+    assert gone.returncode == 0, gone.stderr
+    assert (home / ".config/fish/config.fish").read_bytes() == b""
+    assert os.readlink(home / ".zshrc") == "dotfiles/zshrc"
+    assert (home / "dotfiles/zshrc").read_bytes() == b""
+    for shell, rc in _rc_files(home).items():
+        if SHELL_BINS[shell]:
+            assert f"removed keyrack's line from {rc}" in gone.stdout
+
+
+def test_the_install_edited_a_symlinked_rc_file_through_the_link(tmp_path):
+    """~/.zshrc is still the user's link and keyrack's line is in its target."""
+    home = tmp_path / "install-home"
+    (home / "dotfiles").mkdir(parents=True)
+    (home / "dotfiles/zshrc").write_bytes(b"")
+    (home / ".zshrc").symlink_to("dotfiles/zshrc")
+    # install.sh's rc edit alone, as it runs it, without a second full install
+    edit = subprocess.run(["sh", "-c", 'sed -n "/^rc_edit()/,/^}/p" "$0" > "$1"; . "$1"; '
+                           'py=$PYTHON; MARKER="# added by keyrack install.sh"; rc_edit add "$2" "echo hook"',
+                           str(INSTALL_SH), str(tmp_path / "rc_edit.sh"), str(home / ".zshrc")],
+                          env=_env(home), capture_output=True, text=True)
+    assert edit.returncode == 0, edit.stderr
+    assert os.readlink(home / ".zshrc") == "dotfiles/zshrc"
+    assert (home / "dotfiles/zshrc").read_text() == f"echo hook  {MARKER}\n"
 
 
 WARNING = ("install.sh: warning: these keyrack profiles in {config} will fail once keyrack is uninstalled: "
@@ -423,7 +502,8 @@ def test_pipx_and_uv_flags_install_with_that_tool_and_uninstall_through_it(tool,
     env_path = f"{tools_bin}:/usr/local/bin:/usr/bin:/bin"
     result = _install(home, f"--{tool}", "--yes", "--no-modify-rc", PATH=env_path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(f"Installed keyrack {__version__} ({tool}) from {REPO}")
+    assert result.stdout.startswith(f"Installing keyrack from {REPO} ({tool})\n  {tool}: installing keyrack")
+    assert f"Installed keyrack {__version__}. Undo:" in result.stdout
     assert result.stderr == ""  # the tool's own chatter stays in its log
     link = home / ".local/bin/keyrack"
     out = subprocess.run([str(link), "--version"], capture_output=True, text=True, env=_env(home))
