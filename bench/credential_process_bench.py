@@ -20,10 +20,10 @@ is a median of fresh processes, interleaved with its baseline in the same run.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -78,10 +78,15 @@ def ensure_peer(install: bool) -> Path | None:
     return exe if exe.exists() else None
 
 
-def aws_cli() -> str | None:
-    """AWS CLI v1 beside this interpreter (no pyenv shim in the timing), else on PATH."""
+def aws_cli() -> list[str] | None:
+    """The AWS CLI v1 of this interpreter: its `aws` script beside it (no pyenv shim in the timing),
+    else `python -m awscli`. Never whichever `aws` is first on PATH (Debian's v2 may be)."""
     beside = Path(sys.executable).parent / "aws"
-    return str(beside) if beside.exists() else shutil.which("aws")
+    if beside.exists():
+        return [str(beside)]
+    if importlib.util.find_spec("awscli") is not None:
+        return [sys.executable, "-m", "awscli"]
+    return None
 
 
 def _cached_creds(world: World) -> dict:
@@ -113,7 +118,7 @@ def bench_aws_cli(world: World, runs: int) -> list[Row]:
     aws = aws_cli()
     if aws is None:
         return []
-    call = [aws, "sts", "get-caller-identity", "--output", "json"]
+    call = [*aws, "sts", "get-caller-identity", "--output", "json"]
     t = measure({"via keyrack": [*call, "--profile", PROFILE], "static keys": [*call, "--profile", STATIC]},
                 runs, env=world.env, warmup=1)
     return [Row("AWS CLI v1 sts get-caller-identity", t["via keyrack"], t["static keys"], Target("<=", 1.10))]

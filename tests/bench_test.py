@@ -82,3 +82,16 @@ def test_run_all_writes_results_with_machine_date_and_reproduce_command(tmp_path
     assert "- machine: Linux" in text and "- date: " in text
     assert "- reproduce: `python bench/run_all.py --quick`" in text
     assert "## config_bench:" in text and "Quick mode" in text
+
+
+def test_the_aws_cli_bench_runs_this_interpreters_v1_whatever_aws_is_first_on_path(tmp_path, monkeypatch):
+    import credential_process_bench
+
+    other = tmp_path / "aws"
+    other.write_text("#!/bin/sh\nexit 7\n")  # Debian's v2, or anything else, first on PATH
+    other.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/local/bin:/usr/bin:/bin")
+    argv = credential_process_bench.aws_cli()
+    assert argv is not None and str(other) not in argv and "/usr/bin/aws" not in argv
+    proc = subprocess.run([*argv, "--version"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "aws-cli/1." in proc.stdout + proc.stderr

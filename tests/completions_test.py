@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -177,50 +176,39 @@ def many(shenv):
     return shenv
 
 
-def test_bash_lists_2000_profiles_within_100ms(hooks, many):
+# Completing 2000 profiles: every name offered. How fast is bench/'s to judge, not a test's.
+def test_bash_lists_2000_profiles(hooks, many):
     require("bash")
     script = "\n".join([
         source("bash", hooks["bash"]),
         "COMP_WORDS=(keyrack unlock ''); COMP_CWORD=2",
-        "start=$EPOCHREALTIME; _keyrack; end=$EPOCHREALTIME",
-        'echo "${#COMPREPLY[@]} $(( (${end/./} - ${start/./}) / 1000 ))"',
+        "_keyrack",
+        'echo "${#COMPREPLY[@]}"',
     ])
     r = run_shell("bash", script, many)
-    count, ms = map(int, r.stdout.split())
-    assert count == MANY + 3 and ms < 100, r.stdout
+    assert int(r.stdout) == MANY + 3, r.stdout
 
 
-def test_fish_lists_2000_profiles_within_100ms(hooks, many):
+def test_fish_lists_2000_profiles(hooks, many):
     require("fish")
-    # Timed inside fish, so fish's own start-up is not counted; the first call loads the file.
     script = "\n".join([
         source("fish", hooks["fish"]),
         "complete -C 'keyrack list ' >/dev/null",
         "set -l n (count (complete -C 'keyrack unlock '))",
-        "echo $n $CMD_DURATION",
+        "echo $n",
     ])
     r = run_shell("fish", script, many)
     assert (r.returncode, r.stderr) == (0, ""), r.stderr
-    count = int(r.stdout.split()[0])
-    assert count == MANY + 3
-    t = time.perf_counter()
-    run_shell("fish", script, many)
-    total_ms = (time.perf_counter() - t) * 1000
-    r0 = time.perf_counter()
-    run_shell("fish", f"{source('fish', hooks['fish'])}\ncomplete -C 'keyrack list ' >/dev/null", many)
-    baseline_ms = (time.perf_counter() - r0) * 1000
-    assert total_ms - baseline_ms < 100, (total_ms, baseline_ms)
+    assert int(r.stdout) == MANY + 3, r.stdout
 
 
-def test_zsh_globs_2000_profiles_within_100ms(hooks, many):
+def test_zsh_globs_2000_profiles(hooks, many):
     require("zsh")
     comp = shells.completion_path("zsh")
     script = "\n".join([
-        "zmodload zsh/datetime",
         f"source {shells.sh_quote(str(comp))} 2>/dev/null || :",  # defines the helpers (compadd is absent)
-        "local -a reply; start=$EPOCHREALTIME; _keyrack_names profiles; end=$EPOCHREALTIME",
-        "echo $#reply $(( (end - start) * 1000 ))",
+        "local -a reply; _keyrack_names profiles",
+        "echo $#reply",
     ])
     r = run_shell("zsh", script, many, strict=False)
-    count, ms = r.stdout.split()
-    assert int(count) == MANY + 3 and float(ms) < 100, r.stdout
+    assert int(r.stdout) == MANY + 3, r.stdout

@@ -84,10 +84,8 @@ def test_run_kills_the_whole_process_group_on_timeout(tmp_path):
             "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
             f"open({str(pidfile)!r}, 'w').write(str(p.pid))\n"
             "time.sleep(60)\n")
-    started = time.monotonic()
     with pytest.raises(subprocess.TimeoutExpired):
         run([sys.executable, "-c", code], timeout=2)
-    assert time.monotonic() - started < 10
     grandchild = int(pidfile.read_text())
     for _ in range(50):
         try:

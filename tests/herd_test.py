@@ -38,24 +38,18 @@ def lock_pid_file(home: Home, session: str) -> Path:
 
 @pytest.mark.slow
 def test_a_herd_on_a_locked_session_causes_one_sign_in_and_everyone_gets_credentials(home: Home) -> None:
-    # The cost of one lazy sign-in, for comparison (another session, same machine).
-    started = time.monotonic()
+    # One lazy sign-in of another session first (it registers keyrack-s2); speed is judged in bench/.
     assert home.credential_process("q1").returncode == 0
-    single = time.monotonic() - started
     home.sandbox.reset()
 
-    started = time.monotonic()
     procs = [spawn(home, "p1") for _ in range(HERD)]
     results = [(p.wait(timeout=120), p.stdout.read(), p.stderr.read()) for p in procs]  # type: ignore[union-attr]
-    herd = time.monotonic() - started
-    print(f"\nherd of {HERD}: {herd:.2f} s; single lazy sign-in: {single:.2f} s")
     assert [rc for rc, _, _ in results] == [0] * HERD, [err for rc, _, err in results if rc]
     keys = {json.loads(out)["AccessKeyId"] for _, out, _ in results}
     assert len(keys) == 1
     assert home.sandbox.count("RegisterClient") == 1  # keyrack-s1 (q1 registered keyrack-s2)
     assert home.sandbox.count("CreateToken", grant_type="authorization_code") == 1
     assert home.sandbox.count("GetRoleCredentials") == 1
-    assert herd < single + 10  # the 1 s target is measured in bench/, on an idle machine
 
 
 @pytest.mark.slow
@@ -100,9 +94,7 @@ def test_waiting_for_the_lock_is_bounded_and_names_the_holder(home: Home) -> Non
     holder = spawn(home, "p1", KEYRACK_SIGNIN_TIMEOUT="60")
     try:
         wait_for(lambda: lock_pid_file(home, "s1").exists())
-        started = time.monotonic()
         proc = home.credential_process("p2", KEYRACK_LOCK_TIMEOUT="1")
-        assert time.monotonic() - started < 8
         assert_one_line_failure(proc, 2, "gave up after 1 s", f"held by pid {holder.pid}")
         assert "waiting for the unlock of sso-session 's1'" in proc.stderr
     finally:
@@ -120,10 +112,8 @@ def test_a_caller_that_may_not_sign_in_waits_only_briefly_behind_a_sign_in(home:
                               start_new_session=True)
     try:
         wait_for(lambda: lock_pid_file(home, "s1").exists())
-        started = time.monotonic()
         proc = home.credential_process("p2", KEYRACK_AUTO_UNLOCK="never", KEYRACK_LOCK_TIMEOUT="300")
-        assert_one_line_failure(proc, 2, "gave up after 15 s")
-        assert time.monotonic() - started < 25
+        assert_one_line_failure(proc, 2, "gave up after 15 s")  # not the 300 s it was offered
     finally:
         holder.kill()
         holder.wait()

@@ -64,7 +64,7 @@ def test_a_waiter_is_told_the_holder_pid_and_gives_up_after_the_timeout(holder) 
                                         rf"\(held by pid {proc.pid}\)"):
         with lock.session_lock("s1", timeout=1.5, on_wait=waited.append):
             pass
-    assert 1.5 <= time.monotonic() - started < 4
+    assert time.monotonic() - started >= 1.5  # it waited the whole timeout (no upper bound: busy machines)
     assert waited == [proc.pid]  # once, after lock.NOTICE_AFTER of waiting
 
 
@@ -94,10 +94,8 @@ def test_a_holder_killed_with_sigkill_releases_the_lock_to_a_waiter(holder) -> N
     proc = holder("s1")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    started = time.monotonic()
-    with lock.session_lock("s1", timeout=5):
+    with lock.session_lock("s1", timeout=5):  # raises if the dead holder's lock were still held
         assert lock.holder_pid(paths.session_lock("s1")) == os.getpid()
-    assert time.monotonic() - started < 2
 
 
 def test_a_waiter_leaves_without_the_lock_as_soon_as_what_it_waits_for_is_ready(holder, keyrack_home: Path) -> None:
@@ -111,11 +109,9 @@ def test_a_waiter_leaves_without_the_lock_as_soon_as_what_it_waits_for_is_ready(
             answer.write_text("cached by the holder")
         return answer.exists()
 
-    started = time.monotonic()
     with lock.session_lock("s1", timeout=5, ready=ready, on_wait=lambda pid: None) as held:
         assert held is False
     assert len(looks) == 3  # it kept looking while the lock stayed taken, and stopped once ready
-    assert time.monotonic() - started < 1
 
 
 def test_the_lock_is_re_entrant_within_a_process_and_the_pid_stays_until_the_outer_release(keyrack_home: Path) -> None:
