@@ -5,7 +5,7 @@
 # Loaded by the shell hook (`eval "$(keyrack init bash)"`); it can also be
 # sourced on its own. tests/completions_test.py keeps it in step with cli.py.
 
-__keyrack_comp_commands='set unlock relock status list credential-process init use export exec remove demo'
+__keyrack_comp_commands='set unlock relock status list credential-process init use export exec console remove demo'
 
 # Flags of each subcommand; the ones that take a value are listed again below.
 __keyrack_comp_flags() {
@@ -17,6 +17,7 @@ __keyrack_comp_flags() {
     init) REPLY='--help -h --write --no-prompt' ;;
     use) REPLY='--help -h --clear' ;;
     export) REPLY='--help -h --format' ;;
+    console) REPLY='--help -h --service --destination --region --url --browser' ;;
     remove) REPLY='--help -h --yes -y --json' ;;
     demo) REPLY='--help -h --shell' ;;
     *) REPLY='--help -h' ;;
@@ -25,7 +26,7 @@ __keyrack_comp_flags() {
 
 __keyrack_comp_takes_value() {
     case $1 in
-    --start-url | --sso-region | --account-id | --role-name | --region | --sso-session | --auto-unlock | --session | --format) return 0 ;;
+    --start-url | --sso-region | --account-id | --role-name | --region | --sso-session | --auto-unlock | --session | --format | --service | --destination | --browser) return 0 ;;
     *) return 1 ;;
     esac
 }
@@ -95,7 +96,7 @@ _keyrack() {
     --auto-unlock) __keyrack_comp_words 'tty always never' "${cur}"; return 0 ;;
     --format) __keyrack_comp_words 'env json fish' "${cur}"; return 0 ;;
     --sso-session | --session) __keyrack_comp_names sessions "${cur}"; return 0 ;;
-    --start-url | --sso-region | --account-id | --role-name | --region) return 0 ;;
+    --start-url | --sso-region | --account-id | --role-name | --region | --service | --destination | --browser) return 0 ;;
     *) ;;
     esac
 
@@ -120,7 +121,7 @@ _keyrack() {
     fi
     case ${cmd} in
     init) __keyrack_comp_words 'bash zsh fish' "${cur}" ;;
-    set | unlock | relock | status | credential-process | use | export | exec | remove)
+    set | unlock | relock | status | credential-process | use | export | exec | console | remove)
         __keyrack_comp_names profiles "${cur}" ;;
     *) ;;
     esac

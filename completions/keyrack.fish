@@ -75,6 +75,7 @@ complete -c keyrack -n $__keyrack_no_command -a init -d 'print the shell hook'
 complete -c keyrack -n $__keyrack_no_command -a use -d 'set AWS_PROFILE in this shell'
 complete -c keyrack -n $__keyrack_no_command -a export -d 'print credentials as shell exports or JSON'
 complete -c keyrack -n $__keyrack_no_command -a exec -d "run a command with a profile's credentials"
+complete -c keyrack -n $__keyrack_no_command -a console -d "open the AWS console as a profile's role"
 complete -c keyrack -n $__keyrack_no_command -a remove -d 'remove a profile keyrack wrote'
 complete -c keyrack -n $__keyrack_no_command -a demo -d 'the whole flow, offline'
 
@@ -82,7 +83,7 @@ complete -c keyrack -n $__keyrack_no_command -a demo -d 'the whole flow, offline
 complete -c keyrack -n '__keyrack_comp_command >/dev/null' -s h -l help -d 'show help'
 
 # Profiles, for the commands that take one.
-complete -c keyrack -n '__keyrack_comp_wants_positional set unlock relock status credential-process use export exec remove' -a '(__keyrack_comp_names profiles)' -d 'keyrack profile'
+complete -c keyrack -n '__keyrack_comp_wants_positional set unlock relock status credential-process use export exec console remove' -a '(__keyrack_comp_names profiles)' -d 'keyrack profile'
 
 # set
 complete -c keyrack -n '__keyrack_comp_using set' -x -l start-url -d 'IAM Identity Center start URL'
@@ -114,6 +115,13 @@ complete -c keyrack -n '__keyrack_comp_using use' -l clear -d 'unset AWS_PROFILE
 
 # export
 complete -c keyrack -n '__keyrack_comp_using export' -x -l format -a 'env json fish' -d 'output format'
+
+# console
+complete -c keyrack -n '__keyrack_comp_using console' -x -l service -a 's3 ec2 iam lambda cloudwatch' -d 'open this console service'
+complete -c keyrack -n '__keyrack_comp_using console' -x -l destination -d 'open this console URL'
+complete -c keyrack -n '__keyrack_comp_using console' -x -l region -d "the console's region"
+complete -c keyrack -n '__keyrack_comp_using console' -l url -d 'print the sign-in URL instead of opening a browser'
+complete -c keyrack -n '__keyrack_comp_using console' -x -l browser -d 'browser command, {url} where the URL goes'
 
 # demo
 complete -c keyrack -n '__keyrack_comp_using demo' -l shell -d 'afterwards, open your shell inside the demo'

@@ -117,6 +117,20 @@ def build_parser() -> argparse.ArgumentParser:
     _profile_arg(p)
     p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD ARGS...", help="the command to run")
 
+    p = sub.add_parser("console", help="open the AWS console as a profile's role",
+                       description="Sign the browser in to the AWS console as PROFILE's role (the "
+                                   "federation endpoint's sign-in token from the profile's credentials), "
+                                   "at the console home, a service or any console URL, in the profile's region.")
+    _profile_arg(p, required=False, help="a keyrack profile (default: AWS_PROFILE)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--service", metavar="NAME", help="open this console service (s3, ec2, iam, ...)")
+    where.add_argument("--destination", metavar="URL", help="open this console URL")
+    p.add_argument("--region", metavar="R", help="the console's region (default: the profile's)")
+    p.add_argument("--url", action="store_true",
+                   help="print the sign-in URL (a credential) to stdout instead of opening a browser")
+    p.add_argument("--browser", metavar="CMD",
+                   help="browser command, {url} where the URL goes (default: the keyrack_browser setting)")
+
     p = sub.add_parser("remove", help="remove a profile keyrack wrote (relocking first)")
     _profile_arg(p)
     p.add_argument("--yes", "-y", action="store_true", help="do not ask")

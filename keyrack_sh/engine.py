@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from keyrack_sh import cache, hotpath, lock, paths, prompt_state, tty
@@ -290,6 +290,8 @@ def credentials(profile: Profile, session: SsoSession, *, policy: str, flow: str
     from keyrack_sh import lock
 
     stamp = stamp if stamp is not None else paths.config_stamp()
+    if profile.browser:  # a sign-in for this profile opens its browser (keyrack_browser)
+        session = replace(session, browser=profile.browser)
     _mark_managed(profile)
     # Outside the lock: only the profile's own file, already exactly valid, and nothing written.
     # Copying another profile's credentials happens under the lock, so a relock (which holds it

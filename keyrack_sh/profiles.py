@@ -13,7 +13,8 @@ botocore and the Go SDK); its SSO settings live in keyrack_* keys:
     keyrack_account_id = 111122223333
     keyrack_role_name = AdminRole
     region = eu-west-1
-    # optional: keyrack_auto_unlock = tty|always|never, keyrack_login = pkce|device
+    # optional: keyrack_auto_unlock = tty|always|never, keyrack_login = pkce|device,
+    # keyrack_browser = <command with {url}> (also in [sso-session]; the profile's wins)
 
     [sso-session acme]
     sso_start_url = https://acme.awsapps.com/start
@@ -25,7 +26,7 @@ from __future__ import annotations
 import configparser
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from keyrack_sh import paths, validate
@@ -36,6 +37,7 @@ KEY_ACCOUNT = "keyrack_account_id"
 KEY_ROLE = "keyrack_role_name"
 KEY_AUTO_UNLOCK = "keyrack_auto_unlock"
 KEY_LOGIN = "keyrack_login"
+KEY_BROWSER = "keyrack_browser"  # a browser command template with {url} (flows/browser.py)
 
 AUTO_UNLOCK_POLICIES = ("tty", "always", "never")
 LOGIN_FLOWS = ("pkce", "device")
@@ -48,6 +50,7 @@ class SsoSession:
     start_url: str
     region: str
     scopes: tuple[str, ...] = (DEFAULT_SCOPES,)
+    browser: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class Profile:
     region: str | None = None
     auto_unlock: str | None = None
     login: str | None = None
+    browser: str | None = None
 
 
 class AwsConfig:
@@ -143,6 +147,7 @@ class AwsConfig:
             region=raw.get("region"),
             auto_unlock=auto,
             login=login,
+            browser=raw.get(KEY_BROWSER) or None,
         )
 
     def session_names(self) -> list[str]:
@@ -168,7 +173,12 @@ class AwsConfig:
             validate.region(raw["sso_region"], "sso_region")
         scopes = tuple(s.strip() for s in raw.get("sso_registration_scopes", DEFAULT_SCOPES).split(",") if s.strip())
         return SsoSession(name=name, start_url=raw["sso_start_url"], region=raw["sso_region"],
-                          scopes=scopes or (DEFAULT_SCOPES,))
+                          scopes=scopes or (DEFAULT_SCOPES,), browser=raw.get(KEY_BROWSER) or None)
+
+    def session_of(self, profile: Profile) -> SsoSession:
+        """The profile's sso-session, with the profile's keyrack_browser (if any) in place of the session's."""
+        session = self.session(profile.session)
+        return replace(session, browser=profile.browser) if profile.browser else session
 
     def profiles_of_session(self, session: str) -> list[str]:
         return [n for n in self.profile_names() if self.raw_profile(n).get(KEY_SESSION) == session]

@@ -83,7 +83,7 @@ def test_bash_registers_the_completion_when_the_hook_loads(hooks, shenv):
 
 
 @pytest.mark.parametrize("line,expected", [
-    ("keyrack ", ["credential-process", "demo", "exec", "export", "init", "list", "relock", "remove", "set",
+    ("keyrack ", ["console", "credential-process", "demo", "exec", "export", "init", "list", "relock", "remove", "set",
                   "status", "unlock", "use"]),
     ("keyrack un", ["unlock"]),
     ("keyrack unlock ", ["acme.dev", "acme.prod", "other"]),

@@ -7,6 +7,7 @@ as keyrack's own clients will.
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import secrets
 import signal
@@ -731,12 +732,13 @@ def test_standalone_server_prints_exports_and_serves():
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         exports = {}
-        for _ in range(4):
+        for _ in range(5):
             line = proc.stdout.readline()
             if line.startswith("export "):
                 name, _, value = line[len("export "):].strip().partition("=")
                 exports[name] = value
-        assert set(exports) == {"AWS_ENDPOINT_URL_SSO_OIDC", "AWS_ENDPOINT_URL_SSO", "AWS_ENDPOINT_URL_STS"}
+        assert set(exports) == {"AWS_ENDPOINT_URL_SSO_OIDC", "AWS_ENDPOINT_URL_SSO", "AWS_ENDPOINT_URL_STS",
+                                "AWS_ENDPOINT_URL_SIGNIN"}
         endpoint = exports["AWS_ENDPOINT_URL_SSO_OIDC"]
         assert endpoint.startswith("http://127.0.0.1:") and exports["AWS_ENDPOINT_URL_STS"] == endpoint
         reg = client("sso-oidc", endpoint_url=endpoint).register_client(clientName="cli", clientType="public")
@@ -745,3 +747,56 @@ def test_standalone_server_prints_exports_and_serves():
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
+
+
+# -- the sign-in federation endpoint and the console page ------------------------------
+
+def _federation(sandbox: Sandbox, **params: str) -> tuple[int, str, str]:
+    return open_url(f"{sandbox.endpoint}/federation?" + urllib.parse.urlencode(params))
+
+
+def _role_session(sandbox: Sandbox, portal, account: str = "111111111111", role: str = "AdminRole") -> str:
+    token = sandbox.issue_session()
+    creds = portal.get_role_credentials(accessToken=token["accessToken"], accountId=account,
+                                        roleName=role)["roleCredentials"]
+    return json.dumps({"sessionId": creds["accessKeyId"], "sessionKey": creds["secretAccessKey"],
+                       "sessionToken": creds["sessionToken"]})
+
+
+def test_federation_trades_minted_role_credentials_for_a_login_that_opens_the_console(sandbox, portal) -> None:
+    status, _, body = _federation(sandbox, Action="getSigninToken", Session=_role_session(sandbox, portal))
+    assert status == 200
+    token = json.loads(body)["SigninToken"]
+    destination = "https://console.aws.amazon.com/s3/home?region=ap-south-1"
+    status, location, _ = _federation(sandbox, Action="login", Issuer="test", Destination=destination,
+                                      SigninToken=token)
+    assert status == 302 and location.startswith(f"{sandbox.endpoint}/console?session=")
+    status, _, page = open_url(location)
+    assert status == 200
+    assert '<dd id="role">AdminRole</dd>' in page and '<dd id="account">111111111111</dd>' in page
+    assert '<dd id="region">ap-south-1</dd>' in page
+    assert sandbox.console_sessions() == [{"account_id": "111111111111", "role_name": "AdminRole",
+                                           "user": sandbox.user, "destination": destination,
+                                           "region": "ap-south-1"}]
+    assert sandbox.count("GetSigninToken") == 1 and sandbox.count("Login") == 1
+
+
+def test_federation_refuses_credentials_it_did_not_mint(sandbox, portal) -> None:
+    session = json.loads(_role_session(sandbox, portal))
+    session["sessionKey"] = "not-the-secret"
+    status, _, _ = _federation(sandbox, Action="getSigninToken", Session=json.dumps(session))
+    assert status == 400
+    status, _, _ = _federation(sandbox, Action="getSigninToken", Session="{not json")
+    assert status == 400
+
+
+def test_federation_login_refuses_a_bad_token_and_a_destination_off_the_console(sandbox, portal) -> None:
+    token = json.loads(_federation(sandbox, Action="getSigninToken", Session=_role_session(sandbox, portal))[2])
+    status, _, _ = _federation(sandbox, Action="login", SigninToken="forged",
+                               Destination="https://console.aws.amazon.com/console/home")
+    assert status == 400
+    status, _, _ = _federation(sandbox, Action="login", SigninToken=token["SigninToken"],
+                               Destination="https://evil.example/console.aws.amazon.com")
+    assert status == 400
+    assert open_url(f"{sandbox.endpoint}/console?session=nope")[0] == 403
+    assert sandbox.console_sessions() == []

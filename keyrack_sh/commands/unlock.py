@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     validate.profile_name(args.profile)
     config = profiles.load()
     profile = config.profile(args.profile)
-    session = config.session(profile.session)
+    session = config.session_of(profile)  # its keyrack_browser opens the sign-in
     flow = "device" if args.device_code else (profile.login or "pkce")
     info = engine.unlock(session, flow=flow, no_browser=args.no_browser)
     prompt_state.write_profile(profile.name, session.name)

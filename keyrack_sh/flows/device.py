@@ -25,7 +25,8 @@ def sign_in(session: SsoSession, client: dict[str, Any], *, no_browser: bool, ti
             raise register.InvalidClient() from None
         raise aws.translate(exc, "to start a device sign-in") from None
     url = auth.get("verificationUriComplete") or auth["verificationUri"]
-    browser.open_url(url, no_browser=no_browser, what=f"sso-session {session.name!r}", code=auth.get("userCode"))
+    browser.open_url(url, no_browser=no_browser, what=f"sso-session {session.name!r}", code=auth.get("userCode"),
+                     command=session.browser)
     interval = float(auth.get("interval") or 5)
     code_life = float(auth.get("expiresIn") or timeout)
     # Whichever ends first: our own timeout, or the device code's life at the server.

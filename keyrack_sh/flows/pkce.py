@@ -91,7 +91,7 @@ def sign_in(session: SsoSession, client: dict[str, Any], *, no_browser: bool, ti
             "code_challenge": challenge_for(verifier),
         }, quote_via=urllib.parse.quote)
         url = f"{endpoint.rstrip('/')}/authorize?{query}"
-        browser.open_url(url, no_browser=no_browser, what=f"sso-session {session.name!r}")
+        browser.open_url(url, no_browser=no_browser, what=f"sso-session {session.name!r}", command=session.browser)
         if not callback.done.wait(timeout):
             raise UserError(f"sign-in to sso-session {session.name!r} timed out after {timeout:g} s",
                             hint="run the command again and approve the sign-in in the browser")

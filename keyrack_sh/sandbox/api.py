@@ -37,6 +37,8 @@ OPERATIONS = (
     "GetRoleCredentials", "ListAccounts", "ListAccountRoles", "Logout",
     # the sandbox's own STS
     "GetCallerIdentity",
+    # the sign-in federation endpoint and the console page
+    "GetSigninToken", "Login", "Console",
 )
 
 _GRANT_ALIASES = {
@@ -120,11 +122,12 @@ class Sandbox:
         return self.state.config.region
 
     def env(self) -> dict[str, str]:
-        """The endpoint overrides that point every botocore client here."""
+        """The endpoint overrides that point every botocore client (and keyrack console) here."""
         return {
             "AWS_ENDPOINT_URL_SSO_OIDC": self.endpoint,
             "AWS_ENDPOINT_URL_SSO": self.endpoint,
             "AWS_ENDPOINT_URL_STS": self.sts_endpoint,
+            "AWS_ENDPOINT_URL_SIGNIN": self.endpoint,
         }
 
     # -- the user and the directory ----------------------------------------------
@@ -259,6 +262,12 @@ class Sandbox:
     def sign_ins(self, client_name: str | None = None) -> int:
         """How many times a person had to approve a sign-in in the browser."""
         return sum(1 for _, _, name in self.approvals if client_name is None or name == client_name)
+
+    def console_sessions(self) -> list[dict]:
+        """Every console sign-in through a login URL: account_id, role_name, user, destination, region."""
+        with self.state.lock:
+            return [{"account_id": c.account_id, "role_name": c.role_name, "user": c.user,
+                     "destination": c.destination, "region": c.region} for c in self.state.console_sessions]
 
     def minted_secrets(self) -> set[str]:
         """Every secret handed out: access/refresh tokens, client secrets, role secret keys, session tokens."""

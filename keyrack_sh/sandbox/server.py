@@ -1,7 +1,8 @@
 """HTTP: routing, counting, fault injection and AWS-shaped errors.
 
-One endpoint serves sso-oidc, the SSO portal, the browser pages and (when no
-moto endpoint is given) STS. Errors carry the HTTP status from the service
+One endpoint serves sso-oidc, the SSO portal, the browser pages, the sign-in
+federation endpoint with its console page and (when no moto endpoint is
+given) STS. Errors carry the HTTP status from the service
 model, the `x-amzn-ErrorType` header and the body each protocol expects, so
 botocore raises its modelled exception classes.
 """
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from keyrack_sh.sandbox import browser, oidc, portal, sts
+from keyrack_sh.sandbox import browser, federation, oidc, portal, sts
 from keyrack_sh.sandbox.state import ApiError, State
 from keyrack_sh.sandbox.wire import Request, Response
 
@@ -42,6 +43,9 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/assignment/roles"): Route("ListAccountRoles", "portal", portal.list_account_roles, portal.who),
     ("POST", "/logout"): Route("Logout", "portal", portal.logout, portal.who),
     ("POST", "/"): Route("STS", "sts", sts.handle, sts.who),
+    # the sign-in federation endpoint (AWS_ENDPOINT_URL_SIGNIN) and the console it leads to
+    ("GET", "/federation"): Route("Federation", "browser", federation.handle, federation.who),
+    ("GET", "/console"): Route("Console", "browser", federation.console_page, lambda state, req: {}),
 }
 
 # The error code each protocol speaks in its body ("error" for OAuth errors).

@@ -213,6 +213,28 @@ class RoleCredentials:
 
 
 @dataclass
+class SigninToken:
+    """A federation sign-in token, for the role credentials it was asked with."""
+
+    token: str
+    creds: RoleCredentials
+    expires_at: float
+
+
+@dataclass
+class ConsoleSession:
+    """A browser signed in to the console through a login URL."""
+
+    id: str
+    account_id: str
+    role_name: str
+    user: str
+    destination: str
+    region: str | None
+    issuer: str | None
+
+
+@dataclass
 class Fault:
     kind: str  # error | delay | hang
     remaining: int
@@ -267,6 +289,8 @@ class State:
         self.access_tokens: dict[str, AccessToken] = {}
         self.refresh_tokens: dict[str, RefreshToken] = {}
         self.role_creds: dict[str, RoleCredentials] = {}
+        self.signin_tokens: dict[str, SigninToken] = {}
+        self.console_sessions: list[ConsoleSession] = []
         self.calls: list[Call] = []
         self.faults: dict[tuple[str, str | None], deque[Fault]] = {}
         self.consents: Counter[str] = Counter()  # clientName -> consent screens shown (0 or 1 per user)
