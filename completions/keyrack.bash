@@ -102,11 +102,14 @@ _keyrack() {
 
     if [[ ${cmd} == exec && ${positionals} -ge 1 ]]; then
         # The command to run: let bash complete commands and files.
+        # A read loop, not mapfile: bash 3.2 (macOS's /bin/bash) has no mapfile.
+        local kind=-f
         if ((positionals == 1)) || [[ ${prev} == -- ]]; then
-            mapfile -t COMPREPLY < <(compgen -c -- "${cur}")
-        else
-            mapfile -t COMPREPLY < <(compgen -f -- "${cur}")
+            kind=-c
         fi
+        while IFS= read -r word; do
+            COMPREPLY+=("${word}")
+        done < <(compgen "${kind}" -- "${cur}")
         return 0
     fi
 

@@ -105,6 +105,22 @@ __keyrack_doctor() {
 #   KEYRACK_PROMPT_LOCKED, KEYRACK_PROMPT_UNLOCKED, KEYRACK_PROMPT_EXPIRING
 #                          replace the symbols (🔒 🔓 ⌛ / [locked] [unlocked] [expiring])
 
+# The clock when $EPOCHSECONDS is not there (bash < 5, or unset): printf's %(...)T
+# (bash >= 4.2), else `date` (bash 3.2, macOS's /bin/bash: one process per
+# prompt, a slower path). Chosen once, here, quietly: bash 3.2 rejects %(...)T
+# with an error, which would otherwise show at every prompt. A clock that
+# cannot be read shows locked, never unlocked.
+if \builtin printf -v __keyrack_now '%(%s)T' -1 2>/dev/null &&
+    [[ -n ${__keyrack_now-} && $__keyrack_now != *[!0-9]* ]]; then
+    __keyrack_clock() { \builtin printf -v now '%(%s)T' -1; }
+else
+    __keyrack_clock() {
+        now=$(\command date +%s 2>/dev/null) || now=''
+        [[ -n $now && $now != *[!0-9]* ]] || now=99999999999
+    }
+fi
+\builtin unset __keyrack_now
+
 __keyrack_prompt_update() {
     KEYRACK_PROMPT=
     # Only names keyrack accepts: they are file names here, never paths.
@@ -114,8 +130,7 @@ __keyrack_prompt_update() {
     esac
     # Few statements on purpose: each costs about a microsecond in bash.
     \builtin local IFS=$' \t\n' now="${EPOCHSECONDS-}" key="${1-}"
-    # bash < 5 has no $EPOCHSECONDS; printf's %(...)T is a builtin clock too.
-    [[ -n $now && $now != *[!0-9]* ]] || \builtin printf -v now '%(%s)T' -1
+    [[ -n $now && $now != *[!0-9]* ]] || __keyrack_clock
     __keyrack_memo=()
     \builtin local dir="${KEYRACK_HOME:-${HOME-}/.aws/keyrack}" session='' state='' access='' end='' \
         token='' left=0 warn='' time='' kind=locked sym='' out='' until=99999999999 check='' generation=''

@@ -61,9 +61,10 @@ def shenv(tmp_path: Path) -> dict[str, str]:
 
 
 # -- bash -----------------------------------------------------------------------
-def _bash_complete(hook: Path, env: dict[str, str], line: str) -> list[str]:
+def _bash_complete(hook: Path, env: dict[str, str], line: str, before: str = ":") -> list[str]:
     """What bash's programmable completion offers for `line` (the cursor at its end)."""
     script = "\n".join([
+        before,
         source("bash", hook),
         'read -r -a COMP_WORDS <<<"$LINE"',
         '[[ $LINE == *" " ]] && COMP_WORDS+=("")',
@@ -100,6 +101,15 @@ def test_bash_registers_the_completion_when_the_hook_loads(hooks, shenv):
 def test_bash_completes(hooks, shenv, line, expected):
     require("bash")
     assert _bash_complete(hooks["bash"], shenv, line) == expected
+
+
+def test_bash_completes_exec_without_bash_4_builtins(hooks, shenv):
+    """macOS's /bin/bash 3.2 has no mapfile/readarray: emulated by disabling them."""
+    require("bash")
+    old = "enable -n mapfile readarray"
+    assert "echo" in _bash_complete(hooks["bash"], shenv, "keyrack exec acme.prod -- ech", before=old)
+    hook = str(hooks["bash"])
+    assert _bash_complete(hooks["bash"], shenv, f"keyrack exec acme.prod -- cat {hook[:-2]}", before=old) == [hook]
 
 
 # -- fish -----------------------------------------------------------------------

@@ -263,6 +263,26 @@ def test_bash_options_and_an_unset_clock_never_bend_the_reuse(hooks, shenv, toke
     assert not (tmp_path / "pwned").exists()
 
 
+@pytest.mark.parametrize("date", ["on PATH", "missing"])
+def test_bash_without_epochseconds_or_printf_time_falls_back_quietly(hooks, shenv, token, tmp_path, date):
+    """macOS's /bin/bash 3.2 has neither $EPOCHSECONDS nor printf's %(...)T: emulated here with both
+    gone for the whole shell. The segment is still right and nothing is printed at any prompt; with no
+    clock at all (no `date` either) it shows locked, never unlocked."""
+    require("bash")
+    write_profile_state(shenv, "acme.prod", "acme")
+    write_session_state(shenv, "acme", "unlocked", left=42 * M + SLACK, token=token)
+    if date == "missing":
+        bare = tmp_path / "bare-bin"
+        bare.mkdir()
+        shenv = {**shenv, "PATH": str(bare)}
+    show = "__keyrack_precmd; echo \"[$KEYRACK_PROMPT]\""
+    lines = ["unset EPOCHSECONDS", "enable -n printf", source("bash", hooks["bash"]), show, show]
+    r = run_shell("bash", "\n".join(lines), shenv)
+    assert (r.returncode, r.stderr) == (0, ""), r.stderr
+    want = "[🔓 acme.prod 42m]" if date == "on PATH" else "[🔒 acme.prod]"
+    assert r.stdout.splitlines() == [want, want]
+
+
 @pytest.mark.parametrize("shell", SHELLS)
 def test_an_unchanged_state_is_not_read_again_at_each_prompt(shell, hooks, shenv, tmp_path, token):
     require(shell)
