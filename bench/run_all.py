@@ -32,6 +32,7 @@ BENCHES: dict[str, tuple[str, list[str], list[str]]] = {
     "startup_bench": ("shell start-up time added by the hook", [], ["--quick"]),
     "config_bench": ("status, list, set on a config with 2,000 profiles",
                      [], ["--profiles", "50", "--runs", "1"]),
+    "console_bench": ("keyrack console --url vs keyrack export, unlocked", [], ["--quick"]),
 }
 
 

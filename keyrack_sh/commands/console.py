@@ -11,7 +11,7 @@ import os
 
 from keyrack_sh import engine, profiles, validate
 from keyrack_sh.errors import UserError
-from keyrack_sh.flows import browser, federation
+from keyrack_sh.flows import federation
 
 
 def _profile_name(args: argparse.Namespace) -> str:
@@ -33,8 +33,12 @@ def run(args: argparse.Namespace) -> int:
                                          keep_url_region=not args.region)
     base = federation.signin_base(partition)
     command = args.browser or session.browser
-    if command and not args.url:  # a broken template fails before any sign-in or network call
-        browser.template_argv(command, "--browser" if args.browser else browser.SETTING)
+    if not args.url:
+        # Only when a browser opens (subprocess and shlex cost --url a few ms at every call).
+        from keyrack_sh.flows import browser
+
+        if command:  # a broken template fails before any sign-in or network call
+            browser.template_argv(command, "--browser" if args.browser else browser.SETTING)
     creds, _ = engine.profile_credentials(name)
     token = federation.signin_token(base, creds, hint=f"keyrack console {name}")
     url = federation.login_url(base, token, destination)
