@@ -296,6 +296,19 @@ def narrate(world: World, out: TextIO = sys.stdout) -> None:
     n.detail(f"sign-ins: +{sb.sign_ins() - before} (one process signed in; the others waited at the "
              f"lock, then read the credentials it cached)")
 
+    n.title(f"keyrack console {PROFILE} --service s3: the AWS console as the role, from the same session")
+    before, opened = sb.sign_ins(), []
+    proc = world.keyrack("console", PROFILE, "--service", "s3")  # the sign-in URL goes to the browser only
+    n.detail(proc.stdout)
+    for _ in range(200):  # the browser follows the URL in the background
+        opened = sb.console_sessions()
+        if opened:
+            break
+        time.sleep(0.05)
+    for c in opened:
+        n.detail(f"the browser landed on the console as {c['role_name']} in account {c['account_id']}: "
+                 f"{c['destination']} (region {c['region']}); sign-ins +{sb.sign_ins() - before}")
+
     n.title(f"keyrack relock {PROFILE}: sign out at AWS, delete the tokens")
     proc = world.keyrack("relock", PROFILE)
     n.detail(proc.stdout)

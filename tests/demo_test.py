@@ -99,10 +99,16 @@ def test_demo_narrates_every_step_offline(sentinel):
     section5 = out.split("\n5. ")[1].split("\n6. ")[0]
     assert "all as the same role: yes" in section5
     assert "sign-ins: +1 " in section5
-    # 6. relock, and the prompt turns locked
-    section6 = out.split("\n6. ")[1]
-    assert "relocked sso-session keyrack-sandbox: signed out at AWS" in section6
-    assert re.search(r"'(🔒|\[locked\]) demo'", section6)
+    # 6. the console as the role, from the same session: no sign-in
+    section6 = out.split("\n6. ")[1].split("\n7. ")[0]
+    assert "opened the AWS console as AdminRole in account 111111111111 (profile demo)" in section6
+    assert re.search(r"landed on the console as AdminRole in account 111111111111: "
+                     r"https://console\.aws\.amazon\.com/s3/home\?region=eu-west-1 .*sign-ins \+0", section6)
+    assert "SigninToken" not in out
+    # 7. relock, and the prompt turns locked
+    section7 = out.split("\n7. ")[1]
+    assert "relocked sso-session keyrack-sandbox: signed out at AWS" in section7
+    assert re.search(r"'(🔒|\[locked\]) demo'", section7)
 
     # nothing of the user's was touched, and the scratch folder is gone
     assert _snapshot(home / ".aws") == before
