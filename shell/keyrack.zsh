@@ -262,6 +262,22 @@ fpath=({{ ctx.completions_dir | q }} ${fpath:#{{ ctx.completions_dir | q }}})
 if (( ${+functions[compdef]} )); then
     \builtin autoload -Uz _keyrack
     compdef _keyrack keyrack
+{% if ctx.prompt %}
+else
+    # Without compinit zsh completes nothing. A compinit later in ~/.zshrc finds
+    # _keyrack on fpath; if none ran by the first prompt, say once per user what
+    # to add (a marker in keyrack's cache folder; KEYRACK_NO_DOCTOR=1 silences it).
+    # Not with --no-prompt: that hook adds nothing to precmd_functions.
+    __keyrack_compinit_hint() {
+        precmd_functions=(${precmd_functions:#__keyrack_compinit_hint})
+        \builtin local told="${XDG_CACHE_HOME:-${HOME-}/.cache}/keyrack/zsh-compinit-hint"
+        if (( ! ${+functions[compdef]} )) && [[ ${KEYRACK_NO_DOCTOR-} != 1 && ! -e $told ]]; then
+            \builtin print -ru2 -- "keyrack: zsh completes nothing until compinit runs (hint: add 'autoload -Uz compinit && compinit' to ~/.zshrc before keyrack's line)"
+            [[ ! -d ${told:h} ]] || : 2>/dev/null >|$told || :
+        fi
+    }
+    precmd_functions=(${precmd_functions:#__keyrack_compinit_hint} __keyrack_compinit_hint)
+{% endif %}
 fi
 {% else %}
 # -- not installed --

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -172,6 +173,34 @@ def test_zsh_completes_subcommands_profiles_and_values(zsh_term):
     zsh_term.type("keyrack init z")
     zsh_term.send("Tab")
     zsh_term.wait_for(r"^zsh> keyrack init zsh\s*$")
+
+
+def _zsh_first_prompts(hook: Path, env: dict[str, str], before: str = ":", after: str = ":") -> subprocess.CompletedProcess[str]:
+    """Source the hook between `before` and `after` (the rest of a ~/.zshrc), then run two prompts' precmd."""
+    prompt = "for f in $precmd_functions; do $f; done"
+    return run_shell("zsh", "\n".join([before, source("zsh", hook), after, prompt, prompt,
+                                       "if (( ${+_comps} )); then print -r -- ${_comps[keyrack]-none}; else print none; fi"]), env)
+
+
+HINT = ("keyrack: zsh completes nothing until compinit runs "
+        "(hint: add 'autoload -Uz compinit && compinit' to ~/.zshrc before keyrack's line)\n")
+
+
+def test_zsh_without_compinit_says_once_what_to_add(hooks, shenv):
+    require("zsh")
+    (Path(shenv["XDG_CACHE_HOME"]) / "keyrack").mkdir(parents=True, exist_ok=True)
+    first = _zsh_first_prompts(hooks["zsh"], shenv)
+    assert (first.returncode, first.stdout, first.stderr) == (0, "none\n", HINT)
+    again = _zsh_first_prompts(hooks["zsh"], shenv)  # the next shell of the same user
+    assert (again.returncode, again.stdout, again.stderr) == (0, "none\n", "")
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_zsh_completion_registers_with_compinit_before_or_after_the_hook(hooks, shenv, where):
+    require("zsh")
+    compinit = "autoload -Uz compinit; compinit -u -D"
+    r = _zsh_first_prompts(hooks["zsh"], shenv, **{where: compinit})
+    assert (r.returncode, r.stdout, r.stderr) == (0, "_keyrack\n", "")
 
 
 # -- speed: TAB over 2,000 profiles -----------------------------------------------------
