@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+import time
 import urllib.request
 from urllib.parse import urlsplit
 
 from engine_support import Home, assert_one_line_failure, home  # noqa: F401 (fixture)
 
-from harness import browser_urls, files_containing, install_browser, wait_for_browser_fetches
+from harness import browser_urls, files_containing, install_browser, run, wait_for_browser_fetches
 
 
 def follow(url: str) -> dict[str, str]:
@@ -152,3 +154,35 @@ def test_console_url_on_an_unlocked_session_loads_no_aws_sdk(home: Home) -> None
     console_url(home, "p1")  # signs in and caches the role credentials
     proc = home.python(_HEAVY_PROBE)
     assert json.loads(proc.stderr.strip().splitlines()[-1]) == [0, []]
+
+
+_PARENT_RECORDING_BROWSER = """#!{python}
+import os, sys
+with open({log!r}, "a") as f:
+    f.write(open(f"/proc/{{os.getppid()}}/cmdline").read().replace("\\0", " ") + "\\n")
+    f.write(sys.argv[1] + "\\n")
+"""
+
+
+def test_the_default_opener_takes_the_url_on_stdin_not_in_its_argv(home: Home, tmp_path) -> None:
+    log = tmp_path / "opened.log"
+    script = tmp_path / "recording-browser"
+    script.write_text(_PARENT_RECORDING_BROWSER.format(python=sys.executable, log=str(log)))
+    script.chmod(0o755)
+    console_url(home, "p1")  # unlock first, so only the console URL reaches this browser
+    proc = home.keyrack("console", "p1", BROWSER=str(script))
+    assert proc.returncode == 0, proc.stderr
+    for _ in range(100):
+        if log.exists() and len(log.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.05)
+    opener_argv, url = log.read_text().splitlines()[:2]
+    assert "Action=login" in url  # the browser gets it in its argv: that is how browsers take a URL
+    assert "SigninToken" not in opener_argv and "-c" in opener_argv.split()
+
+
+def test_no_browser_to_open_is_one_line_pointing_at_url(home: Home) -> None:
+    console_url(home, "p1")
+    env = {k: v for k, v in home.env.items() if k not in ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY")}
+    proc = run([sys.executable, "-m", "keyrack_sh", "console", "p1"], env={**env, "PATH": "/nonexistent"})
+    assert_one_line_failure(proc, 2, "no browser could be opened here", "--url")

@@ -22,8 +22,7 @@ URL_FIELD = "{url}"
 # webbrowser's child exits with this when it found no browser to open.
 _NO_BROWSER = 3
 # The default opener hands the URL on stdin, never in its argv (which `ps` shows).
-_OPENER = ("import sys, webbrowser\n"
-           "sys.exit(0 if webbrowser.open_new_tab(sys.stdin.readline().strip()) else 3)")
+_OPENER = "import sys, webbrowser; sys.exit(0 if webbrowser.open_new_tab(sys.stdin.readline().strip()) else 3)"
 
 
 def template_argv(template: str, what: str = SETTING) -> list[str]:
