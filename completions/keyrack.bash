@@ -94,7 +94,7 @@ _keyrack() {
 
     case ${prev} in
     --auto-unlock) __keyrack_comp_words 'tty always never' "${cur}"; return 0 ;;
-    --format) __keyrack_comp_words 'env json fish' "${cur}"; return 0 ;;
+    --format) __keyrack_comp_words 'env env-no-export dotenv json fish powershell' "${cur}"; return 0 ;;
     --sso-session | --session) __keyrack_comp_names sessions "${cur}"; return 0 ;;
     --start-url | --sso-region | --account-id | --role-name | --region | --service | --destination | --browser) return 0 ;;
     *) ;;

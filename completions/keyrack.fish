@@ -114,7 +114,7 @@ complete -c keyrack -n '__keyrack_comp_using init' -l no-prompt -d 'leave out th
 complete -c keyrack -n '__keyrack_comp_using use' -l clear -d 'unset AWS_PROFILE'
 
 # export
-complete -c keyrack -n '__keyrack_comp_using export' -x -l format -a 'env json fish' -d 'output format'
+complete -c keyrack -n '__keyrack_comp_using export' -x -l format -a 'env env-no-export dotenv json fish powershell' -d 'output format'
 
 # console
 complete -c keyrack -n '__keyrack_comp_using console' -x -l service -a 's3 ec2 iam lambda cloudwatch' -d 'open this console service'

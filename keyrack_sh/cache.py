@@ -160,14 +160,18 @@ def remove_client(session: str) -> bool:
 # -- role credentials (the hot path's answer) ---------------------------------
 
 
-def role_creds_from_portal(role_credentials: dict[str, Any]) -> dict[str, Any]:
-    """credential_process JSON from a GetRoleCredentials `roleCredentials` (expiration in ms)."""
+def role_creds_from_portal(role_credentials: dict[str, Any], account_id: str) -> dict[str, Any]:
+    """credential_process JSON from a GetRoleCredentials `roleCredentials` (expiration in ms).
+
+    `AccountId` is what SDKs read for account-ID-based endpoints (account_id_endpoint_mode).
+    """
     return {
         "Version": 1,
         "AccessKeyId": role_credentials["accessKeyId"],
         "SecretAccessKey": role_credentials["secretAccessKey"],
         "SessionToken": role_credentials["sessionToken"],
         "Expiration": iso_z(role_credentials["expiration"] / 1000),
+        "AccountId": account_id,
     }
 
 

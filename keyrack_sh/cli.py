@@ -17,7 +17,7 @@ from keyrack_sh import __version__
 from keyrack_sh.errors import EXIT_INTERRUPTED, EXIT_SERVICE, EXIT_USER, KeyrackError
 
 SHELLS = ("bash", "zsh", "fish")
-EXPORT_FORMATS = ("env", "json", "fish")
+EXPORT_FORMATS = ("env", "env-no-export", "dotenv", "json", "fish", "powershell")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -436,6 +436,7 @@ def profile_credentials(profile_name: str) -> tuple[dict[str, Any], dict[str, st
         "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
         "AWS_SESSION_TOKEN": creds["SessionToken"],
         "AWS_CREDENTIAL_EXPIRATION": creds["Expiration"],
+        "AWS_ACCOUNT_ID": profile.account_id,
     }
     if profile.region:
         env["AWS_REGION"] = profile.region

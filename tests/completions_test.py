@@ -92,7 +92,7 @@ def test_bash_registers_the_completion_when_the_hook_loads(hooks, shenv):
     ("keyrack use acme.", ["acme.dev", "acme.prod"]),
     ("keyrack unlock acme.prod ", []),
     ("keyrack init ", ["bash", "fish", "zsh"]),
-    ("keyrack export acme.prod --format ", ["env", "fish", "json"]),
+    ("keyrack export acme.prod --format ", ["dotenv", "env", "env-no-export", "fish", "json", "powershell"]),
     ("keyrack relock --session ", ["acme"]),
     ("keyrack set --auto-unlock ", ["always", "never", "tty"]),
     ("keyrack init --", ["--help", "--no-prompt", "--write"]),
@@ -127,7 +127,7 @@ def _fish_complete(hook: Path, env: dict[str, str], line: str) -> list[str]:
     ("keyrack use acme.", ["acme.dev", "acme.prod"]),
     ("keyrack unlock acme.prod ", []),
     ("keyrack init ", ["bash", "fish", "zsh"]),
-    ("keyrack export acme.prod --format ", ["env", "fish", "json"]),
+    ("keyrack export acme.prod --format ", ["dotenv", "env", "env-no-export", "fish", "json", "powershell"]),
     ("keyrack relock --session ", ["acme"]),
     ("keyrack init --", ["--help", "--no-prompt", "--write"]),
 ])
@@ -167,7 +167,8 @@ def test_zsh_completes_subcommands_profiles_and_values(zsh_term):
     zsh_term.wait_last(r"zsh>")
     zsh_term.type("keyrack export acme.prod --format ")
     zsh_term.send("Tab")
-    screen = zsh_term.wait_for(r"^env\s+fish\s+json\s*$")
+    screen = zsh_term.wait_for(r"\bpowershell\s*$")
+    assert all(f in screen.split() for f in ("dotenv", "env", "env-no-export", "fish", "json")), screen
     zsh_term.send("C-c")
     zsh_term.wait_last(r"zsh>")
     zsh_term.type("keyrack init z")

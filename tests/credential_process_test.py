@@ -31,7 +31,7 @@ def test_the_answer_is_exactly_one_credential_process_json_object(home: Home) ->
     proc = home.credential_process("p1")
     assert proc.returncode == 0
     creds = json.loads(proc.stdout)
-    assert set(creds) == {"Version", "AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration"}
+    assert set(creds) == {"Version", "AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration", "AccountId"}
     assert creds["Version"] == 1 and creds["Expiration"].endswith("Z")
     assert proc.stdout.count("\n") == 1
 

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
+
+import pytest
 
 from engine_support import Home, arn, assert_one_line_failure, home  # noqa: F401 (fixture)
 
@@ -88,3 +91,115 @@ def test_exec_and_export_hand_out_credentials_with_at_least_50_minutes_when_the_
     # Now cached with an hour left: export reuses them, no new fetch.
     assert json.loads(home.keyrack("export", "p1", "--format", "json").stdout)["Expiration"] == proc.stdout.strip()
     assert home.sandbox.count("GetRoleCredentials") == fetched + 1
+
+
+# -- the account ID, for account-ID-based endpoints -------------------------------------
+
+ACCOUNT_ID_ENDPOINT = """
+import boto3, botocore.config
+class Sent(Exception):
+    pass
+def stop(request, **kwargs):
+    raise Sent(request.url)  # the URL botocore chose; nothing leaves the machine
+session = boto3.Session(profile_name="p2")
+print(session.get_credentials().account_id)
+ddb = session.client("dynamodb", region_name="us-east-1",
+                     config=botocore.config.Config(account_id_endpoint_mode="required"))
+ddb.meta.events.register("before-send", stop)
+try:
+    ddb.list_tables()
+except Sent as sent:
+    print(sent)
+"""
+
+
+def test_the_credential_process_answer_carries_the_account_id(home: Home) -> None:
+    first = home.credential_process("p2")  # the slow path's answer
+    hit = home.credential_process("p2")  # the hot path's, from creds/p2
+    assert first.returncode == hit.returncode == 0, first.stderr + hit.stderr
+    assert json.loads(first.stdout)["AccountId"] == json.loads(hit.stdout)["AccountId"] == "222222222222"
+
+
+def test_botocore_reads_the_account_id_and_dynamodb_s_required_account_endpoint_works(home: Home) -> None:
+    proc = home.python(ACCOUNT_ID_ENDPOINT)
+    assert proc.returncode == 0, proc.stderr  # without AccountId: "AccountIdEndpointMode is required but ..."
+    assert proc.stdout.splitlines() == ["222222222222", "https://222222222222.ddb.us-east-1.amazonaws.com/"]
+
+
+def test_exec_sets_aws_account_id(home: Home) -> None:
+    proc = home.keyrack("exec", "p2", "--", sys.executable, "-c", "import os; print(os.environ['AWS_ACCOUNT_ID'])")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "222222222222"
+
+
+# -- every export format, evaluated where it is meant to be ------------------------------
+
+SHOW = ("AWS_ACCOUNT_ID", "AWS_REGION", "AWS_CREDENTIAL_EXPIRATION")
+
+
+def exported(home: Home, fmt: str) -> str:
+    proc = home.keyrack("export", "p2", "--format", fmt)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh"])
+@pytest.mark.parametrize("fmt", ["env", "env-no-export"])
+def test_export_env_formats_evaluated_by_sh_shells_give_the_role_and_the_account(home: Home, shell: str,
+                                                                                 fmt: str) -> None:
+    if not shutil.which(shell):
+        pytest.skip(f"{shell} is not installed")
+    check = IDENTITY if fmt == "env" else IDENTITY.replace("import boto3;", "import os, boto3;")
+    # env-no-export sets shell variables only: the child sees them once the script exports them.
+    script = exported(home, fmt) + ("" if fmt == "env" else f"export {' '.join(SHOW)} AWS_ACCESS_KEY_ID "
+                                    "AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_DEFAULT_REGION\n")
+    script += f'{sys.executable} -c "{check}"\n' + "".join(f'echo "${name}"\n' for name in SHOW)
+    script += 'echo "profile=${AWS_PROFILE-unset}"\n'
+    out = run([shell, "-f" if shell == "zsh" else "--norc", "-euc", script], env={**home.env, "AWS_PROFILE": "p1"})
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[:3] == [arn("222222222222", "Developer"), "222222222222", "eu-west-1"]
+    assert lines[3].endswith("Z") and lines[4] == "profile=unset"
+
+
+def test_export_env_no_export_sets_no_environment_of_its_own(home: Home) -> None:
+    out = run(["bash", "--norc", "-euc", exported(home, "env-no-export") + "env"], env=home.env)
+    assert out.returncode == 0, out.stderr
+    assert "AWS_ACCESS_KEY_ID=" not in out.stdout and "AWS_ACCOUNT_ID=" not in out.stdout
+
+
+def test_export_dotenv_is_read_by_sh_and_by_python_dotenv_style_parsing(home: Home) -> None:
+    text = exported(home, "dotenv")
+    pairs = dict(line.split("=", 1) for line in text.splitlines())
+    assert pairs["AWS_ACCOUNT_ID"] == "222222222222" and "AWS_PROFILE" not in pairs
+    out = run(["bash", "--norc", "-euc", f"set -a; . /dev/stdin <<'EOF'\n{text}EOF\nset +a\n"
+               f'{sys.executable} -c "{IDENTITY}"'], env={**home.env})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == arn("222222222222", "Developer")
+
+
+def test_export_fish_sets_the_account_and_the_role_in_fish(home: Home) -> None:
+    if not shutil.which("fish"):
+        pytest.skip("fish is not installed")
+    script = exported(home, "fish") + f"\n{sys.executable} -c \"{IDENTITY}\"\necho $AWS_ACCOUNT_ID\n"
+    out = run(["fish", "--no-config", "-c", script], env={**home.env, "AWS_PROFILE": "p1"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [arn("222222222222", "Developer"), "222222222222"]
+
+
+def test_export_powershell_is_quoted_for_powershell(home: Home) -> None:
+    # pwsh is in none of Debian's, npm's or PyPI's registries: a golden check of the lines instead.
+    text = exported(home, "powershell")
+    creds = json.loads(exported(home, "json"))
+    lines = text.splitlines()
+    assert f"$Env:AWS_ACCESS_KEY_ID = '{creds['AccessKeyId']}'" in lines
+    assert f"$Env:AWS_SESSION_TOKEN = '{creds['SessionToken']}'" in lines
+    assert "$Env:AWS_ACCOUNT_ID = '222222222222'" in lines
+    assert "Remove-Item -ErrorAction SilentlyContinue Env:AWS_PROFILE" in lines
+    from keyrack_sh.commands.export import render
+
+    assert render("powershell", {}, {"X": "it's"}) == "$Env:X = 'it''s'\n"
+
+
+def test_export_json_carries_the_account_id(home: Home) -> None:
+    assert json.loads(exported(home, "json"))["AccountId"] == "222222222222"

@@ -36,7 +36,7 @@ def role_credentials(session: SsoSession, access_token: str, account_id: str, ro
                             hint="ask your administrator for the assignment, or keyrack set PROFILE "
                                  "--account-id ... --role-name ...") from None
         raise aws.translate(exc, "to issue role credentials") from None
-    return cache.role_creds_from_portal(resp["roleCredentials"])
+    return cache.role_creds_from_portal(resp["roleCredentials"], account_id)
 
 
 def logout(region: str, access_token: str) -> None:
