@@ -5,7 +5,7 @@
 # Loaded by the shell hook (`eval "$(keyrack init bash)"`); it can also be
 # sourced on its own. tests/completions_test.py keeps it in step with cli.py.
 
-__keyrack_comp_commands='set unlock relock status list credential-process init use export exec console remove demo'
+__keyrack_comp_commands='set unlock relock status list credential-process init use export exec console serve remove demo'
 
 # Flags of each subcommand; the ones that take a value are listed again below.
 __keyrack_comp_flags() {
@@ -18,6 +18,8 @@ __keyrack_comp_flags() {
     use) REPLY='--help -h --clear' ;;
     export) REPLY='--help -h --format' ;;
     console) REPLY='--help -h --service --destination --region --url --browser' ;;
+    exec) REPLY='--help -h --static' ;;
+    serve) REPLY='--help -h --port --format' ;;
     remove) REPLY='--help -h --yes -y --json' ;;
     demo) REPLY='--help -h --shell' ;;
     *) REPLY='--help -h' ;;
@@ -96,7 +98,7 @@ _keyrack() {
     --auto-unlock) __keyrack_comp_words 'tty always never' "${cur}"; return 0 ;;
     --format) __keyrack_comp_words 'env env-no-export dotenv json fish powershell' "${cur}"; return 0 ;;
     --sso-session | --session) __keyrack_comp_names sessions "${cur}"; return 0 ;;
-    --start-url | --sso-region | --account-id | --role-name | --region | --service | --destination | --browser) return 0 ;;
+    --start-url | --sso-region | --account-id | --role-name | --region | --service | --destination | --browser | --port) return 0 ;;
     *) ;;
     esac
 
@@ -124,7 +126,7 @@ _keyrack() {
     fi
     case ${cmd} in
     init) __keyrack_comp_words 'bash zsh fish' "${cur}" ;;
-    set | unlock | relock | status | credential-process | use | export | exec | console | remove)
+    set | unlock | relock | status | credential-process | use | export | exec | console | serve | remove)
         __keyrack_comp_names profiles "${cur}" ;;
     *) ;;
     esac

@@ -12,7 +12,7 @@ function __keyrack_comp_command
         if test $skip = 1
             set skip 0
         else if string match -q -- '-*' $word
-            contains -- $word --start-url --sso-region --account-id --role-name --region --sso-session --auto-unlock --session --format
+            contains -- $word --start-url --sso-region --account-id --role-name --region --sso-session --auto-unlock --session --format --port
             and set skip 1
         else
             echo $word
@@ -31,7 +31,7 @@ function __keyrack_comp_wants_positional
         if test $skip = 1
             set skip 0
         else if string match -q -- '-*' $word
-            contains -- $word --start-url --sso-region --account-id --role-name --region --sso-session --auto-unlock --session --format
+            contains -- $word --start-url --sso-region --account-id --role-name --region --sso-session --auto-unlock --session --format --port
             and set skip 1
         else if test $seen_command = 0
             contains -- $word $argv; or return 1
@@ -76,6 +76,7 @@ complete -c keyrack -n $__keyrack_no_command -a use -d 'set AWS_PROFILE in this 
 complete -c keyrack -n $__keyrack_no_command -a export -d 'print credentials as shell exports or JSON'
 complete -c keyrack -n $__keyrack_no_command -a exec -d "run a command with a profile's credentials"
 complete -c keyrack -n $__keyrack_no_command -a console -d "open the AWS console as a profile's role"
+complete -c keyrack -n $__keyrack_no_command -a serve -d "serve profiles' credentials to local programs"
 complete -c keyrack -n $__keyrack_no_command -a remove -d 'remove a profile keyrack wrote'
 complete -c keyrack -n $__keyrack_no_command -a demo -d 'the whole flow, offline'
 
@@ -83,7 +84,7 @@ complete -c keyrack -n $__keyrack_no_command -a demo -d 'the whole flow, offline
 complete -c keyrack -n '__keyrack_comp_command >/dev/null' -s h -l help -d 'show help'
 
 # Profiles, for the commands that take one.
-complete -c keyrack -n '__keyrack_comp_wants_positional set unlock relock status credential-process use export exec console remove' -a '(__keyrack_comp_names profiles)' -d 'keyrack profile'
+complete -c keyrack -n '__keyrack_comp_wants_positional set unlock relock status credential-process use export exec console serve remove' -a '(__keyrack_comp_names profiles)' -d 'keyrack profile'
 
 # set
 complete -c keyrack -n '__keyrack_comp_using set' -x -l start-url -d 'IAM Identity Center start URL'
@@ -125,3 +126,8 @@ complete -c keyrack -n '__keyrack_comp_using console' -x -l browser -d 'browser 
 
 # demo
 complete -c keyrack -n '__keyrack_comp_using demo' -l shell -d 'afterwards, open your shell inside the demo'
+
+# exec, serve
+complete -c keyrack -n '__keyrack_comp_using exec' -l static -d 'put the keys themselves in the environment'
+complete -c keyrack -n '__keyrack_comp_using serve' -x -l port -d 'port on 127.0.0.1'
+complete -c keyrack -n '__keyrack_comp_using serve' -x -l format -a 'env json fish' -d 'how to print the variables'

@@ -113,8 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
     _profile_arg(p)
     p.add_argument("--format", choices=EXPORT_FORMATS, default="env", help="output format (default: env)")
 
-    p = sub.add_parser("exec", help="run a command with a profile's credentials in its environment")
+    p = sub.add_parser("exec", help="run a command with a profile's credentials, renewed while it runs",
+                       description="Run CMD with a credential server of its own on 127.0.0.1 (the container "
+                                   "credentials URL and token in its environment), so its SDKs renew for as "
+                                   "long as it runs; the server stops when CMD exits.")
     _profile_arg(p)
+    p.add_argument("--static", action="store_true",
+                   help="put the keys themselves in CMD's environment instead (not renewed)")
     p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD ARGS...", help="the command to run")
 
     p = sub.add_parser("console", help="open the AWS console as a profile's role",
@@ -130,6 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the sign-in URL (a credential) to stdout instead of opening a browser")
     p.add_argument("--browser", metavar="CMD",
                    help="browser command, {url} where the URL goes (default: the keyrack_browser setting)")
+    p = sub.add_parser("serve", help="serve profiles' credentials to local programs until ^C or relock",
+                       description="Run a container-credentials server on 127.0.0.1 in the foreground for "
+                                   "other local programs (an IDE, a container on the host network): prints the "
+                                   "variables to set, one URL per profile, and serves until ^C or until every "
+                                   "served profile's sso-session is relocked.")
+    p.add_argument("profiles", metavar="PROFILE", nargs="*", help="keyrack profiles (default: $AWS_PROFILE)")
+    p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--format", choices=EXPORT_FORMATS, default="env", help="how to print the variables")
 
     p = sub.add_parser("remove", help="remove a profile keyrack wrote (relocking first)")
     _profile_arg(p)

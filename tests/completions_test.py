@@ -12,7 +12,7 @@ from keyrack_sh import cli, shells
 from shell_support import (SHELLS, Tmux, make_env, require, run_shell, source,
                                  write_profile_state)
 
-PROFILE_COMMANDS = ("set", "unlock", "relock", "status", "credential-process", "use", "export", "exec", "remove")
+PROFILE_COMMANDS = ("set", "unlock", "relock", "status", "credential-process", "use", "export", "exec", "serve", "remove")
 
 
 def _parser_surface() -> dict[str, list[str]]:
@@ -85,8 +85,8 @@ def test_bash_registers_the_completion_when_the_hook_loads(hooks, shenv):
 
 
 @pytest.mark.parametrize("line,expected", [
-    ("keyrack ", ["console", "credential-process", "demo", "exec", "export", "init", "list", "relock", "remove", "set",
-                  "status", "unlock", "use"]),
+    ("keyrack ", ["console", "credential-process", "demo", "exec", "export", "init", "list", "relock", "remove",
+                  "serve", "set", "status", "unlock", "use"]),
     ("keyrack un", ["unlock"]),
     ("keyrack unlock ", ["acme.dev", "acme.prod", "other"]),
     ("keyrack use acme.", ["acme.dev", "acme.prod"]),

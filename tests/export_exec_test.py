@@ -40,8 +40,8 @@ def test_export_json_is_the_credential_process_object(home: Home) -> None:
     assert creds["Version"] == 1 and creds["AccessKeyId"].startswith("ASIA")
 
 
-def test_exec_runs_the_command_with_the_credentials_and_without_aws_profile(home: Home) -> None:
-    proc = home.keyrack("exec", "p2", "--", sys.executable, "-c",
+def test_exec_static_runs_the_command_with_the_credentials_and_without_aws_profile(home: Home) -> None:
+    proc = home.keyrack("exec", "p2", "--static", "--", sys.executable, "-c",
                         IDENTITY + "; import os; print(os.environ.get('AWS_PROFILE', 'unset'), "
                                    "os.environ['AWS_REGION'], os.environ['AWS_CREDENTIAL_EXPIRATION'][-1])",
                         AWS_PROFILE="p1")
@@ -83,7 +83,7 @@ def test_exec_and_export_hand_out_credentials_with_at_least_50_minutes_when_the_
     cached = json.loads(home.credential_process("p1").stdout)
     home.sandbox.set_lifetimes(role_credentials=3600)
     fetched = home.sandbox.count("GetRoleCredentials")
-    proc = home.keyrack("exec", "p1", "--", sys.executable, "-c",
+    proc = home.keyrack("exec", "p1", "--static", "--", sys.executable, "-c",
                         "import os; print(os.environ['AWS_CREDENTIAL_EXPIRATION'])")
     assert proc.returncode == 0, proc.stderr
     assert home.sandbox.count("GetRoleCredentials") == fetched + 1

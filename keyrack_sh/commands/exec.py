@@ -1,4 +1,11 @@
-"""`keyrack exec PROFILE -- CMD ARGS...`: run CMD with the profile's credentials."""
+"""`keyrack exec PROFILE -- CMD ARGS...`: run CMD with the profile's credentials.
+
+By default CMD gets a credential server of its own (keyrack_sh/server/): the
+container-credentials URL and token in its environment, no keys, so an SDK
+renews for as long as CMD runs; keyrack waits for CMD, stops the server and
+passes the exit code (or the signal) through. `--static` puts the keys
+themselves in the environment and becomes CMD, as before.
+"""
 from __future__ import annotations
 
 import argparse
@@ -21,10 +28,15 @@ def _fail(code: int, message: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     cmd = list(args.cmd)
+    static = bool(getattr(args, "static", False))
+    if cmd[:1] == ["--static"]:  # after PROFILE, argparse's REMAINDER has taken it
+        static, cmd = True, cmd[1:]
     if cmd[:1] == ["--"]:
         cmd = cmd[1:]
     if not cmd:
         raise UserError("no command to run", hint=f"keyrack exec {args.profile} -- aws sts get-caller-identity")
+    if not static:
+        return _run_served(args.profile, cmd)
     _creds, changes = engine.profile_credentials(args.profile)
     env = dict(os.environ)
     for name, value in changes.items():
@@ -44,3 +56,42 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _fail(EXIT_CANNOT_RUN, f"cannot run {cmd[0][:80]!r}: {exc.strerror}")
     return EXIT_NOT_FOUND  # not reached: execvpe returns only by raising
+
+
+def _run_served(profile: str, cmd: list[str]) -> int:
+    from keyrack_sh.server import lifetime
+    from keyrack_sh.server.source import CredentialSource
+
+    source = CredentialSource([profile])
+    source.answer(profile)  # sign in now if needed and allowed, and fail before CMD starts if not
+    prof = source.profile(profile)
+    with lifetime.CredentialServer(source) as server:
+        env = lifetime.child_env(server, profile, prof.region, prof.account_id, dict(os.environ))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        return _wait_for(cmd, env)
+
+
+def _wait_for(cmd: list[str], env: dict[str, str]) -> int:
+    import signal
+    import subprocess
+
+    # ^C and the terminal's other signals reach CMD from the terminal itself; keyrack outlives
+    # them to stop its server after CMD, and hands on what is sent to it alone (kill, hang-up).
+    forwarded = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+    try:
+        child = subprocess.Popen(cmd, env=env)
+    except FileNotFoundError:
+        return _fail(EXIT_NOT_FOUND, f"command not found: {cmd[0][:80]!r}")
+    except PermissionError:
+        return _fail(EXIT_CANNOT_RUN, f"cannot run {cmd[0][:80]!r}: permission denied")
+    except OSError as exc:
+        return _fail(EXIT_CANNOT_RUN, f"cannot run {cmd[0][:80]!r}: {exc.strerror}")
+    previous = {sig: signal.signal(sig, lambda s, _f: child.send_signal(s)) for sig in forwarded}
+    previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        code = child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return code if code >= 0 else 128 - code

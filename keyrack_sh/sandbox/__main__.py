@@ -12,7 +12,7 @@ import threading
 from collections.abc import Sequence
 
 from keyrack_sh.sandbox.api import Sandbox
-from keyrack_sh.sandbox.state import BEHAVIOURS, SandboxConfig
+from keyrack_sh.sandbox.state import BEHAVIOURS, Lifetimes, SandboxConfig
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,10 +26,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--user", default=SandboxConfig.user)
     parser.add_argument("--behaviour", choices=BEHAVIOURS, default="approve",
                         help="what the user does in the browser (default: approve)")
+    parser.add_argument("--role-credentials-ttl", type=float, default=Lifetimes.role_credentials, metavar="SECONDS",
+                        help="lifetime of the role credentials it issues (default: 3600; a few seconds "
+                             "to watch renewal)")
     args = parser.parse_args(argv)
+    if args.role_credentials_ttl <= 0:
+        parser.error("--role-credentials-ttl must be positive")
 
     sandbox = Sandbox(SandboxConfig(port=args.port, sts_endpoint=args.sts_endpoint, start_url=args.start_url,
-                                    region=args.region, user=args.user, behaviour=args.behaviour))
+                                    region=args.region, user=args.user, behaviour=args.behaviour,
+                                    lifetimes=Lifetimes(role_credentials=args.role_credentials_ttl)))
     sandbox.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
