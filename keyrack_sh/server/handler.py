@@ -13,13 +13,10 @@ import json
 import socket
 import time
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from keyrack_sh.errors import KeyrackError, ServiceError
-
-if TYPE_CHECKING:
-    from keyrack_sh.server.lifetime import CredentialServer
 
 PATH_PREFIX = "/creds/"
 HEAD_LIMIT = 16 * 1024  # request line plus headers; SDKs send a few hundred bytes
@@ -54,7 +51,7 @@ class _HeadReader:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: SDKs pool their connection
-    server: CredentialServer  # type: ignore[assignment]
+    server: Any  # lifetime.CredentialServer (not imported: the layers call downward only)
     timeout = RECV_TIMEOUT
 
     def setup(self) -> None:
