@@ -186,3 +186,20 @@ def test_no_browser_to_open_is_one_line_pointing_at_url(home: Home) -> None:
     env = {k: v for k, v in home.env.items() if k not in ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY")}
     proc = run([sys.executable, "-m", "keyrack_sh", "console", "p1"], env={**env, "PATH": "/nonexistent"})
     assert_one_line_failure(proc, 2, "no browser could be opened here", "--url")
+
+
+def test_a_profiles_browser_wins_over_its_sso_sessions(home: Home) -> None:
+    team = install_browser(home.root.parent / "team-browser")
+    mine = install_browser(home.root.parent / "my-browser")
+    text = home.config.read_text()
+    text = text.replace("[sso-session s1]\n", f"[sso-session s1]\nkeyrack_browser = {team} {{url}}\n")
+    text = text.replace("[profile p2]\n", f"[profile p2]\nkeyrack_browser = {mine} {{url}}\n")
+    home.config.write_text(text)
+    console_url(home, "p1")  # the sign-in, through p1: its session's browser
+    for profile in ("p1", "p2"):
+        proc = home.keyrack("console", profile)
+        assert proc.returncode == 0, proc.stderr
+    team_urls, my_urls = browser_urls({"BROWSER": str(team)}), browser_urls({"BROWSER": str(mine)})
+    assert ["/authorize?" in team_urls[0], "Action=login" in team_urls[1], len(team_urls)] == [True, True, 2]
+    assert len(my_urls) == 1 and "Action=login" in my_urls[0]  # p2: its own
+    assert browser_urls(home.env) == []
