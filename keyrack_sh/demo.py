@@ -326,6 +326,9 @@ def _shell_argv(world: World, shell: str) -> tuple[list[str], dict[str, str]]:
     if shell == "fish":
         conf = world.home / ".config" / "fish"
         conf.mkdir(parents=True, exist_ok=True)
+        # A fish that finds no generated_completions folder starts generating completions from
+        # every man page, detached: it outlives the shell and refills the removed scratch folder.
+        (world.home / ".local" / "share" / "fish" / "generated_completions").mkdir(parents=True, exist_ok=True)
         (conf / "config.fish").write_text(hook + f"\necho {shlex.quote(banner)}\n"
                                           "function fish_right_prompt; echo $KEYRACK_PROMPT; end\n")
         return ["fish", "-i"], {}
@@ -351,7 +354,17 @@ def open_shell(world: World) -> int:
     except UserError:
         shell = "bash"  # a shell keyrack has no hook for: the demo still gets one it has
     argv, extra = _shell_argv(world, shell)
-    env = {**world.env, **extra, "AWS_PROFILE": PROFILE}
+    # The suggested `aws sts get-caller-identity` works with an AWS CLI that ignores
+    # AWS_ENDPOINT_URL_* too (Debian 12's v2, 2.9.19): rule sets through AWS_DATA_PATH.
+    from keyrack_sh.sandbox.cli_data import write_aws_data_path
+
+    assert world.root is not None and world.sandbox is not None
+    data = write_aws_data_path(world.root / "aws-data", world.sandbox.env())
+    # fish keeps runtime files in $XDG_RUNTIME_DIR, else in $TMPDIR/fish.$USER: in the scratch folder too.
+    runtime = world.root / "run"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    env = {**world.env, **extra, "AWS_PROFILE": PROFILE, "AWS_DATA_PATH": str(data),
+           "XDG_RUNTIME_DIR": str(runtime)}
     # ^C belongs to the shell (it cancels the line there), not to the demo
     # that must outlive it to clean up. A no-op handler, not SIG_IGN: an
     # ignored signal would stay ignored in the shell and everything it runs.

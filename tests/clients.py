@@ -14,7 +14,6 @@ the ARN STS reports (the Go and JS programs read AWS_PROFILE, as Terraform does)
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -24,37 +23,10 @@ from pathlib import Path
 import pytest
 
 from harness import HarnessError, run
+from keyrack_sh.sandbox.cli_data import write_aws_data_path
 
 SOURCES = Path(__file__).resolve().parent / "clients"
 AWS_CLI_V2 = Path("/usr/bin/aws")
-# The folder each rule set goes into: <service>/<api version>, as botocore's loader looks it up.
-RULE_SET_FOLDERS = {"sts": ("sts", "2011-06-15"), "sso": ("sso", "2019-06-10"),
-                    "sso_oidc": ("sso-oidc", "2019-06-10")}
-
-
-def _rule_set(url: str) -> dict:
-    """An endpoints 2.0 rule set whose one rule sends every request to `url`."""
-    return {
-        "version": "1.0",
-        "parameters": {
-            "Region": {"builtIn": "AWS::Region", "required": False, "type": "String"},
-            "Endpoint": {"builtIn": "SDK::Endpoint", "required": False, "type": "String"},
-        },
-        "rules": [{"conditions": [], "type": "endpoint",
-                   "endpoint": {"url": url, "properties": {}, "headers": {}}}],
-    }
-
-
-def write_aws_data_path(folder: Path, endpoints: Mapping[str, str]) -> Path:
-    """Rule sets for the AWS CLI v2 under `folder` from the AWS_ENDPOINT_URL_* values in `endpoints`."""
-    for key, (service, version) in RULE_SET_FOLDERS.items():
-        target = folder / service / version
-        target.mkdir(parents=True, exist_ok=True)
-        url = endpoints[f"AWS_ENDPOINT_URL_{key.upper()}"]
-        (target / "endpoint-rule-set-1.json").write_text(json.dumps(_rule_set(url)), encoding="utf-8")
-    return folder
-
-
 @pytest.fixture(scope="session")
 def aws_v2(tmp_path_factory: pytest.TempPathFactory, sandbox) -> tuple[str, ...]:
     """The AWS CLI v2 as an argv prefix, pointed at the sandbox and moto through AWS_DATA_PATH."""

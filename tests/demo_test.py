@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -147,6 +148,65 @@ def test_demo_shell_opens_with_the_hook_and_cleans_up_on_exit(sentinel):
     assert "demo shell closed: servers stopped, scratch folder removed" in proc.stdout
     assert list(tmpdir.iterdir()) == []
     assert _snapshot(home / ".aws") == before
+
+
+def _processes_inside(folder: Path) -> list[str]:
+    """Command lines of the processes whose working folder is under `folder` (removed or not)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cwd = os.readlink(proc / "cwd")
+            if cwd.startswith(str(folder)):
+                found.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:
+            continue  # gone, or not ours
+    return found
+
+
+def test_demo_shell_from_fish_leaves_nothing_behind(sentinel, tmp_path):
+    """fish's first interactive run generates completions from every man page in a detached process
+    that outlives the shell: the demo's fish must not start it, or it refills the removed folder."""
+    from shell_support import Tmux, require
+
+    require("fish")
+    require("tmux")
+    home, tmpdir, before = sentinel
+    fish = shutil.which("fish")
+    outer_runtime = tmp_path / "outer-run"  # the test's own fish keeps its runtime files here
+    outer_runtime.mkdir(mode=0o700)
+    env = {**_demo_env(home, tmpdir), "SHELL": fish, "TERM": "xterm", "XDG_RUNTIME_DIR": str(outer_runtime)}
+    demo = f"{shlex.quote(sys.executable)} -m keyrack_sh demo --shell; echo demo-exited-$status; sleep 600"
+    term = Tmux([fish, "--no-config", "-c", demo], env, tmp_path)  # a real terminal: fish is interactive
+    try:
+        term.wait_for(r"keyrack demo shell: AWS_PROFILE=demo", timeout=240)
+        term.type('echo "in-$AWS_PROFILE-"(status is-interactive; and echo interactive)')
+        term.send("Enter")
+        term.wait_for(r"^in-demo-interactive$")
+        term.type("exit")
+        term.send("Enter")
+        screen = term.wait_for(r"^demo-exited-0$", timeout=60)
+        assert "demo shell closed: servers stopped, scratch folder removed" in screen
+        assert _processes_inside(tmpdir) == []
+        assert list(tmpdir.iterdir()) == []
+    finally:
+        term.close()
+    assert _snapshot(home / ".aws") == before
+
+
+def test_the_suggested_aws_command_works_with_debians_aws_cli_v2(sentinel):
+    """The banner suggests `aws sts get-caller-identity`; Debian 12's AWS CLI v2 (2.9.19) ignores
+    AWS_ENDPOINT_URL_*, and must still reach the demo's STS (called by path: a v1 may come first)."""
+    aws_v2 = Path("/usr/bin/aws")
+    if not aws_v2.exists() or b"aws-cli/2." not in subprocess.run([aws_v2, "--version"],
+                                                                 capture_output=True).stdout:
+        pytest.skip("the AWS CLI v2 is not installed at /usr/bin/aws (Debian: apt install awscli)")
+    home, tmpdir, before = sentinel
+    proc = _run_demo(_demo_env(home, tmpdir), "--shell",
+                     input="/usr/bin/aws sts get-caller-identity --query Arn --output text\nexit\n")
+    assert proc.returncode == 0, proc.stderr
+    assert "`aws sts get-caller-identity`" in proc.stdout  # what the banner suggests
+    assert re.search(r"^arn:aws:sts::111111111111:assumed-role/AdminRole/\S+$", proc.stdout, re.M), proc.stdout
+    assert list(tmpdir.iterdir()) == []
 
 
 def test_without_moto_the_sandbox_answers_sts_itself():
