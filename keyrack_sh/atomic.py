@@ -1,22 +1,30 @@
 """Crash-safe private files: temp file in the same folder, fsync, os.replace.
 
 A reader sees the old version or the new one, never half of either. Folders
-are created 0700 and files 0600, because most of what keyrack writes is secret.
+are created 0700 and files 0600, because most of what keyrack writes is secret;
+which folders are trusted is safe_io's one judgement. A temp file left by a
+writer killed with -9 goes at the next write of the same file (or a relock's
+clean-up, `remove_stale_temps`); it never has a looser mode than the final file.
 """
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
+from keyrack_sh import paths, safe_io
+
+STALE_TEMP_AGE = 60.0  # seconds: a live writer's temp file exists for milliseconds
+
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create `path` (and missing parents) as 0700; tighten it if it exists."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if path.stat().st_mode & 0o077:
-        os.chmod(path, 0o700)
+    """Create `path` (and missing parents) as 0700 whatever the umask; refuse a folder another user
+    could write (safe_io.make_private_dirs). Inside keyrack's home, every folder from the home down
+    is judged and tightened."""
+    safe_io.make_private_dirs(path, trusted_root=paths.keyrack_home())
     return path
 
 
@@ -29,6 +37,8 @@ def write_bytes(path: Path, data: bytes, mode: int = 0o600, private_dir: bool = 
     """
     if private_dir:
         ensure_private_dir(path.parent)
+    if os.path.isdir(path) and not os.path.islink(path):
+        safe_io.refuse(f"{path} is a folder, not a file; nothing written", f"mv {path} {path}.old")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -45,6 +55,29 @@ def write_bytes(path: Path, data: bytes, mode: int = 0o600, private_dir: bool = 
         except FileNotFoundError:
             pass
         raise
+    remove_stale_temps(path)
+
+
+def remove_stale_temps(path: Path, max_age: float = STALE_TEMP_AGE) -> list[Path]:
+    """Delete the temp files of `path` that writers killed half-way left (older than `max_age` s)."""
+    prefix = f".{path.name}."
+    removed = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return removed
+    now = time.time()
+    for entry in entries:
+        if not entry.name.startswith(prefix) or not entry.name.endswith((".tmp", ".tmp.link")):
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+            if st.st_uid == os.getuid() and now - st.st_mtime >= max_age:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            pass
+    return removed
 
 
 def _link(source: str, link: Path) -> None:
@@ -69,11 +102,13 @@ def write_json(path: Path, obj: Any, mode: int = 0o600) -> None:
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
-    """The JSON object in `path`, or None when missing, half-written or not an object."""
+    """The JSON object in `path`, or None when missing, half-written, not an object or not safe to read."""
+    data = safe_io.read(path)  # a regular file of ours, not a link, a FIFO or a huge file
+    if data is None:
+        return None
     try:
-        with open(path, "rb") as f:
-            obj = json.loads(f.read().decode("utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
+        obj = json.loads(data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     return obj if isinstance(obj, dict) else None
 

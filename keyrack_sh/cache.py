@@ -17,25 +17,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from keyrack_sh import atomic, hotpath, paths
+from keyrack_sh import atomic, hotpath, paths, safe_io
 
+_PAYLOAD_KEYS = ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")
 CREDS_MAGIC = hotpath.CREDS_MAGIC
 CREDS_VERSION = hotpath.CREDS_VERSION
 
 
 def private_parents(path: Path) -> None:
-    """Make every folder from keyrack's home down to `path`'s folder 0700."""
-    home = paths.keyrack_home()
-    atomic.ensure_private_dir(home)
-    try:
-        rel = path.parent.relative_to(home)
-    except ValueError:
-        atomic.ensure_private_dir(path.parent)
-        return
-    current = home
-    for part in rel.parts:
-        current = current / part
-        atomic.ensure_private_dir(current)
+    """Make every folder from keyrack's home down to `path`'s folder 0700 (safe_io judges each)."""
+    atomic.ensure_private_dir(path.parent)
 
 
 # -- time -------------------------------------------------------------------
@@ -95,7 +86,6 @@ def token_might_work(token: dict[str, Any] | None) -> bool:
 
 def write_token(session: str, token: dict[str, Any]) -> None:
     # ~/.aws/sso and ~/.aws/sso/cache hold only tokens: both private (as the AWS CLI v2 makes them).
-    atomic.ensure_private_dir(paths.sso_cache_dir().parent)
     atomic.ensure_private_dir(paths.sso_cache_dir())
     atomic.write_json(paths.token_file(session), token)
 
@@ -186,13 +176,21 @@ def write_role_creds(profile: str, session: str, account: str, role: str, creds:
 
 def read_role_creds(path: Path) -> tuple[list[str], dict[str, Any]] | None:
     """(header fields after magic+version, payload) of a creds file, or None if unusable."""
+    data = safe_io.read(path, hotpath.CREDS_LIMIT)  # ours, regular, small: as the hit reads it
+    if data is None:
+        return None
+    head, _, body = data.partition(b"\n")
     try:
-        with open(path, encoding="utf-8") as f:
-            header = f.readline().split()
-            payload = json.loads(f.readline())
-    except (OSError, ValueError, UnicodeDecodeError):
+        header = head.decode("utf-8").split()
+        payload = json.loads(body.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
         return None
     if len(header) != 9 or header[0] != CREDS_MAGIC or header[1] != CREDS_VERSION or not isinstance(payload, dict):
+        return None
+    # Only a complete answer whose own Expiration is the header's: anything else is never served.
+    if not all(isinstance(payload.get(k), str) and payload[k] for k in _PAYLOAD_KEYS):
+        return None
+    if not header[2].isdigit() or parse_time(payload["Expiration"]) != int(header[2]):
         return None
     return header[2:], payload
 
@@ -243,17 +241,53 @@ def own_role_creds(profile: str, session: str, account: str, role: str, stamp: s
 
 
 def remove_role_creds_of_session(session: str) -> list[Path]:
+    """Delete the session's creds files, and the temp files half-written ones left (kill -9)."""
     removed = []
-    for path in _creds_files():
-        entry = read_role_creds(path)
-        # An unreadable creds file can't be attributed; leave it (it can't be served either).
-        if entry is not None and entry[0][1] == session and atomic.remove(path):
+    stale = _stale_temps()
+    for path in _creds_files() + _creds_temps():
+        header = _header(path)
+        # Attributed by the header alone: a file of this session goes even if its answer is damaged.
+        # A file that can't be attributed is left (it can't be served either), unless a stale temp.
+        ours = header is not None and header[3] == session
+        if (ours or (path in stale)) and atomic.remove(path):
             removed.append(path)
     return removed
 
 
 def remove_role_creds(profile: str) -> bool:
+    for temp in _creds_temps():
+        header = _header(temp)
+        if temp.name.startswith(f".{profile}.") and (header is None or header[8] == profile):
+            atomic.remove(temp)
     return atomic.remove(paths.creds_file(profile))
+
+
+def _header(path: Path) -> list[str] | None:
+    data = safe_io.read(path, hotpath.CREDS_LIMIT)
+    if data is None:
+        return None
+    header = data.partition(b"\n")[0].decode("utf-8", "replace").split()
+    return header if len(header) == 9 and header[0] == CREDS_MAGIC else None
+
+
+def _creds_temps() -> list[Path]:
+    try:
+        names = os.listdir(paths.creds_dir())
+    except OSError:
+        return []
+    return [paths.creds_dir() / n for n in sorted(names) if n.startswith(".") and n.endswith((".tmp", ".tmp.link"))]
+
+
+def _stale_temps() -> set[Path]:
+    now = time.time()
+    stale = set()
+    for path in _creds_temps():
+        try:
+            if now - path.lstat().st_mtime >= atomic.STALE_TEMP_AGE:
+                stale.add(path)
+        except OSError:
+            pass
+    return stale
 
 
 def _creds_files() -> list[Path]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from keyrack_sh import atomic, paths, profiles, resources
+from keyrack_sh import atomic, paths, profiles, resources, safe_io
 from keyrack_sh.errors import ServiceError, UserError
 from keyrack_sh.profiles import KEY_AUTO_UNLOCK, KEY_LOGIN, KEY_SESSION, Profile, SsoSession
 
@@ -106,14 +106,9 @@ class RemovePlan:
 def read_config(path: Path | None = None) -> str | None:
     """The config's text, or None when there is no file yet."""
     path = path or paths.config_file()
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+    data = profiles.read_config_bytes(path)
+    if data is None:
         return None
-    except IsADirectoryError:
-        raise UserError(f"{path} is a folder, not a config file") from None
-    except PermissionError:
-        raise UserError(f"cannot read {path}: permission denied") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -508,12 +503,9 @@ def plan_remove(text: str | None, name: str, path: Path | None = None) -> Remove
 # -- writing ------------------------------------------------------------------
 def lock_timeout() -> float:
     """Seconds to wait for another config writer: KEYRACK_CONFIG_LOCK_TIMEOUT, else 10."""
-    raw = os.environ.get("KEYRACK_CONFIG_LOCK_TIMEOUT")
-    try:
-        value = float(raw) if raw else LOCK_TIMEOUT
-    except ValueError:
-        raise UserError(f"KEYRACK_CONFIG_LOCK_TIMEOUT={raw!r} is not a number of seconds") from None
-    return max(value, 0.0)
+    from keyrack_sh import validate
+
+    return validate.seconds_setting("KEYRACK_CONFIG_LOCK_TIMEOUT", LOCK_TIMEOUT)
 
 
 @contextlib.contextmanager
@@ -526,6 +518,7 @@ def config_lock(timeout: float | None = None) -> Iterator[None]:
         if not folder.exists():
             atomic.ensure_private_dir(folder)  # new folders are private; existing ones are the user's
     atomic.ensure_private_dir(paths.locks_dir())
+    safe_io.require_own_file(paths.config_lock())
     lock = filelock.FileLock(str(paths.config_lock()), timeout=timeout, mode=0o600)
     try:
         lock.acquire()

@@ -60,10 +60,9 @@ def respond(profile_name: str, *, waited: float = 0.0) -> bytes:
 
     if not hotpath.valid_name(profile_name):
         return resolve(profile_name)  # which says what is wrong with the name
-    try:
-        session = paths.prompt_profile_file(profile_name).read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError):
-        session = ""
+    from keyrack_sh import prompt_state
+
+    session = prompt_state.read_profile(profile_name) or ""
     if not hotpath.valid_name(session) or os.environ.get(hotpath.SIGNING_IN_ENV) == session:
         return resolve(profile_name)  # unknown to the prompt state yet, or our own sign-in's child
     entered = False

@@ -92,16 +92,9 @@ def may_sign_in(policy: str) -> bool:
 
 
 def _seconds_env(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise UserError(f"{name}={raw!r} is not a number of seconds") from None
-    if value < 0:
-        raise UserError(f"{name}={raw!r} must not be negative")
-    return value
+    from keyrack_sh import validate
+
+    return validate.seconds_setting(name, default)
 
 
 def lock_timeout() -> float:
@@ -322,10 +315,7 @@ def credentials(profile: Profile, session: SsoSession, *, policy: str, flow: str
 
 def _mark_managed(profile: Profile) -> None:
     """Keep prompt/profiles/<profile> naming its session (the prompt's view of what keyrack manages)."""
-    try:
-        current = paths.prompt_profile_file(profile.name).read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError):
-        current = None
+    current = prompt_state.read_profile(profile.name)
     if current != profile.session:
         prompt_state.write_profile(profile.name, profile.session)
 

@@ -117,6 +117,8 @@ def _through(profile: str) -> bytes | int | tuple[int, bytes] | None:
 
 def _open(profile: str) -> int | None:
     path = gate_file(profile)
+    if path[:1] != "/":
+        return None  # a relative KEYRACK_HOME: the slow path refuses it
     try:
         return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     except FileNotFoundError:

@@ -2,8 +2,9 @@
 
 The lowest room of the hot path. The hit (fast.py), the herd gate (gate.py),
 the slow path (credential_process.py) and the engine all import it; it imports
-no keyrack module and nothing of the standard library but `os` and `time`
-(both builtin: the hit runs with no site and must not pay for json or re).
+no keyrack module but safe_io (the one safe read) and nothing of the standard
+library but `os` and `time` (both builtin: the hit runs with no site and must
+not pay for json or re).
 The stages call only forward (fast -> gate -> credential_process -> engine);
 what a later stage needs of an earlier one lives here instead.
 
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import os
 import time
+
+from keyrack_sh import safe_io
 
 MIN_LEFT = 20 * 60  # hand out nothing botocore would ask for again soon
 SIGNING_IN_ENV = "KEYRACK_SIGNING_IN"  # set while we sign in: our own children never wait on us
@@ -63,12 +66,15 @@ def valid_name(profile: str) -> bool:
 
 def cached(profile: str) -> bytes | None:
     """The stored JSON line for `profile` if it may be served now, else None."""
-    try:
-        with open(creds_file(profile), "rb") as f:
-            header = f.readline().split()
-            payload = f.readline()
-    except OSError:
+    # A regular file of ours only, never a link, a FIFO (which would hang the SDK) or a huge file.
+    path = creds_file(profile)
+    if path[:1] != "/":
+        return None  # a relative KEYRACK_HOME: the slow path refuses it, naming it
+    data = safe_io.read(path, CREDS_LIMIT)
+    if data is None:
         return None
+    header_line, _, payload = data.partition(b"\n")
+    header = header_line.split()
     if len(header) != 9 or header[0] != b"keyrack-creds" or header[1] != b"3":
         return None
     try:
@@ -80,8 +86,8 @@ def cached(profile: str) -> bytes | None:
     # The file's own profile: on a case-insensitive file system `Prod` and `prod` share one file.
     if header[8].decode("ascii", "replace") != profile:
         return None
-    if not payload.startswith(b"{") or not payload.endswith(b"}\n"):
-        return None  # a torn write (impossible with os.replace, but cheap to refuse)
+    if not well_formed(payload, expires):
+        return None  # torn, hand-edited or not keyrack's: a miss, and the slow path rewrites it
     # The session's SSO token must still exist: after `aws sso logout` nothing is served.
     token = header[7].decode("ascii", "replace")
     if "/" in token or token.startswith("."):
@@ -91,6 +97,51 @@ def cached(profile: str) -> bytes | None:
     except OSError:
         return None
     return payload
+
+
+CREDS_LIMIT = 64 << 10  # a creds file is about 1.5 kB
+_REQUIRED = frozenset((b"Version", b"AccessKeyId", b"SecretAccessKey", b"SessionToken", b"Expiration"))
+
+
+def iso_z(epoch: int) -> str:
+    """cache.iso_z without datetime: 2026-11-27T12:00:00Z."""
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % time.gmtime(epoch)[:6]
+
+
+def well_formed(payload: bytes, expires: int) -> bool:
+    """True if `payload` is one line of a flat JSON object as keyrack writes it (json.dumps with
+    separators ", " and ": "; string values without escapes, integer values), with the keys a
+    credential_process answer needs, Version 1, and its own Expiration the header's `expires`.
+
+    A check of the exact shape keyrack writes, without json (10 ms of imports on every hit):
+    anything else (not JSON, a key missing, an old or foreign Expiration) is a miss.
+    """
+    if not payload.endswith(b"}\n") or b"\\" in payload or payload.count(b"\n") != 1:
+        return False
+    parts = payload.split(b'"')
+    if len(parts) < 5 or not len(parts) % 2 or parts[0] != b"{":
+        return False
+    fields = {}
+    key = None
+    for i in range(1, len(parts), 2):
+        text, after = parts[i], parts[i + 1]
+        last = i + 2 == len(parts)
+        if key is None:  # a key: a string value follows, or an integer one
+            if after == b": " and not last:
+                key = text
+                continue
+            number, sep = after[2:-2], after[-2:]
+            if not after.startswith(b": ") or not number.isdigit() or sep != (b"}\n" if last else b", "):
+                return False
+            fields[text] = number
+        else:  # a string value
+            if after != (b"}\n" if last else b", ") or not text:
+                return False
+            fields[key] = text
+            key = None
+    if key is not None or not _REQUIRED <= fields.keys() or fields[b"Version"] != b"1":
+        return False
+    return fields[b"Expiration"] == iso_z(expires).encode("ascii")
 
 
 def answer(payload: bytes) -> int:

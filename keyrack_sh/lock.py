@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from keyrack_sh import atomic, hotpath, paths, tty
+from keyrack_sh import atomic, hotpath, paths, safe_io, tty
 from keyrack_sh.errors import UserError
 
 _POLL = 0.05  # seconds between looks at a contended lock
@@ -29,9 +29,10 @@ def _owner_file(lock_path: Path) -> Path:
 
 
 def holder_pid(lock_path: Path) -> int | None:
+    data = safe_io.read(_owner_file(lock_path), 64)
     try:
-        return int(_owner_file(lock_path).read_text(encoding="ascii").strip())
-    except (OSError, ValueError):
+        return int(data.decode("ascii").strip()) if data else None
+    except (UnicodeDecodeError, ValueError):
         return None
 
 
@@ -60,6 +61,7 @@ def hold(lock_path: Path, *, timeout: float, what: str,
     from keyrack_sh.cache import private_parents
 
     private_parents(lock_path)
+    safe_io.require_own_file(lock_path)  # a planted link would make filelock open its target
     # preserve_lock_file: unlinking on release lets two processes lock two inodes of one path.
     lock = FileLock(str(lock_path), mode=0o600, preserve_lock_file=True, is_singleton=True)
     try:

@@ -29,8 +29,20 @@ def home() -> Path:
     return Path(os.path.expanduser("~"))
 
 
+def _absolute(name: str, default: str) -> Path:
+    """The setting `name` as an absolute path: a relative one would mean another file in
+    every folder an SDK runs in, so it is refused with one line naming it."""
+    path = Path(os.path.expanduser(os.environ.get(name) or default))
+    if not path.is_absolute() or "\0" in str(path):
+        from keyrack_sh.errors import UserError
+
+        raise UserError(f"{name}={os.environ.get(name)!r} is not an absolute path",
+                        hint=f'export {name}="$PWD/{os.environ.get(name)}", or unset {name}')
+    return path
+
+
 def config_file() -> Path:
-    return Path(os.path.expanduser(os.environ.get("AWS_CONFIG_FILE") or "~/.aws/config"))
+    return _absolute("AWS_CONFIG_FILE", "~/.aws/config")
 
 
 def credentials_file() -> Path:
@@ -40,7 +52,7 @@ def credentials_file() -> Path:
 
 
 def keyrack_home() -> Path:
-    return Path(os.path.expanduser(os.environ.get("KEYRACK_HOME") or "~/.aws/keyrack"))
+    return _absolute("KEYRACK_HOME", "~/.aws/keyrack")
 
 
 def sso_cache_dir() -> Path:

@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from keyrack_sh import paths, validate
+from keyrack_sh import paths, safe_io, validate
 from keyrack_sh.errors import UserError
 
 KEY_SESSION = "keyrack_sso_session"
@@ -197,16 +197,27 @@ def load(path: Path | None = None) -> AwsConfig:
     """Parse the config (missing file = empty config). A broken file is a UserError naming the line."""
     path = path or paths.config_file()
     parser = configparser.RawConfigParser(interpolation=None)
+    data = read_config_bytes(path)
     try:
-        with open(path, encoding="utf-8") as f:
-            parser.read_file(f, source=str(path))
-    except FileNotFoundError:
-        pass
+        if data is not None:
+            parser.read_string(data.decode("utf-8"), source=str(path))
     except UnicodeDecodeError:
         raise UserError(f"{path} is not UTF-8 text") from None
     except configparser.Error as exc:
         raise UserError(_parse_error_line(exc, path), hint=f"fix {path} by hand, then try again") from None
     return AwsConfig(parser, path)
+
+
+def read_config_bytes(path: Path) -> bytes | None:
+    """The config's bytes, None when there is none; a FIFO, device, folder or huge file is one
+    UserError naming it (never a hang or a MemoryError). The user's file: links are followed."""
+    data = safe_io.read(path, safe_io.CONFIG_LIMIT, follow=True, mine=False)
+    if data is None:
+        why = safe_io.problem(path, safe_io.CONFIG_LIMIT, follow=True, mine=False)
+        if why is not None:
+            raise UserError(f"config file {path} {why}",
+                            hint="point AWS_CONFIG_FILE at your config file, or move this one away")
+    return data
 
 
 def _parse_error_line(exc: configparser.Error, path: Path) -> str:

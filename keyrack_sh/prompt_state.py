@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from keyrack_sh import atomic, paths
+from keyrack_sh import atomic, paths, safe_io
 from keyrack_sh.cache import private_parents
 
 
@@ -46,6 +46,7 @@ def _changing() -> Iterator[None]:
 
     lock_path = paths.prompt_dir() / "generation.lock"
     private_parents(lock_path)
+    safe_io.require_own_file(lock_path)
     lock = FileLock(str(lock_path), mode=0o600, preserve_lock_file=True)
     try:
         lock.acquire(timeout=5)
@@ -61,8 +62,12 @@ def _changing() -> Iterator[None]:
 
 
 def _drop_generation_links(keep: str | None = None) -> None:
+    folder = paths.prompt_dir() / "links"
+    why = safe_io.folder_problem(folder)  # a planted link would make us delete files elsewhere
+    if why is not None:
+        safe_io.refuse(*why)
     try:
-        entries = list(os.scandir(paths.prompt_dir() / "links"))
+        entries = list(os.scandir(folder))
     except OSError:
         return
     for entry in entries:
@@ -99,9 +104,10 @@ def mark_locked(session: str) -> None:
 
 
 def read_session(session: str) -> SessionState | None:
+    data = safe_io.read(paths.prompt_session_file(session), 4096)
     try:
-        text = paths.prompt_session_file(session).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        text = data.decode("utf-8") if data is not None else ""
+    except UnicodeDecodeError:
         return None
     parts = text.strip().split(" ", 3)
     if len(parts) != 4 or parts[0] not in ("locked", "unlocked"):
@@ -109,6 +115,15 @@ def read_session(session: str) -> SessionState | None:
     try:
         return SessionState(parts[0] == "locked", int(parts[1]), int(parts[2]), parts[3])
     except ValueError:
+        return None
+
+
+def read_profile(profile: str) -> str | None:
+    """The sso-session the prompt state names for `profile`, or None (missing, damaged, not safe)."""
+    data = safe_io.read(paths.prompt_profile_file(profile), 4096)
+    try:
+        return data.decode("utf-8").strip() if data is not None else None
+    except UnicodeDecodeError:
         return None
 
 

@@ -63,3 +63,26 @@ def role_name(value: str) -> str:
 def start_url(value: str) -> str:
     return _check(_START_URL, value, "start URL",
                   "expected https://<your-org>.awsapps.com/start (no query, no spaces)")
+
+
+# A week: longer than any sign-in or lock wait anyone means; nan, inf and 1e300 are typos.
+MAX_SECONDS = 7 * 24 * 3600.0
+
+
+def seconds_setting(name: str, default: float, maximum: float = MAX_SECONDS) -> float:
+    """The environment setting `name` as seconds: a finite number from 0 to `maximum`, else `default`
+    when unset; anything else is one UserError naming the setting."""
+    import math
+    import os
+
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not 0 <= value <= maximum:
+        raise UserError(f"{name}={_show(raw)} is not a number of seconds from 0 to {maximum:g}",
+                        hint=f"export {name}={default:g}")
+    return value

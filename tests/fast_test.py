@@ -168,8 +168,9 @@ def test_the_hit_imports_no_heavy_module_and_not_json_or_re(home: dict[str, str]
     assert "encodings" in imported  # the probe sees imports at all
     banned = {"json", "re", "boto3", "botocore", "filelock", "jinja2", "configupdater", "site"}
     assert not {m for m in imported if m.split(".")[0] in banned}
-    # Of keyrack, only the package (a version string) and the low module the stages share.
-    assert {m for m in imported if m.startswith("keyrack_sh")} == {"keyrack_sh", "keyrack_sh.hotpath"}
+    # Of keyrack, only the package (a version string), the low module the stages share and the safe read.
+    assert {m for m in imported if m.startswith("keyrack_sh")} == {"keyrack_sh", "keyrack_sh.hotpath",
+                                                                   "keyrack_sh.safe_io"}
 
 
 def test_the_miss_imports_keyrack_only_after_the_cache_said_no(home: dict[str, str]) -> None:

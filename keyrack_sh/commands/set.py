@@ -126,10 +126,9 @@ def _step_printer(args: argparse.Namespace) -> Callable[[Any], None]:
 
 
 def _save_prompt_file(profile: str) -> bytes | None:
-    try:
-        return paths.prompt_profile_file(profile).read_bytes()
-    except OSError:
-        return None
+    from keyrack_sh import safe_io
+
+    return safe_io.read(paths.prompt_profile_file(profile), 4096)
 
 
 def _restore_prompt_file(profile: str, before: bytes | None) -> None:
