@@ -105,7 +105,7 @@ find_python() {
             return 0
         fi
     done
-    die 2 "Python 3.10 or newer is needed and none was found (on Debian/Ubuntu: sudo apt install python3 python3-venv)"
+    die 2 "Python 3.10 or newer is needed and none was found (hint: sudo apt-get install python3 python3-venv)"
 }
 
 check_python() {
@@ -117,7 +117,7 @@ check_python() {
         die 2 "keyrack needs Python >= 3.10; $py is $version (install a newer python3, or set PYTHON=/path/to/python3.10+)"
     fi
     if [ "$method" = venv ] && ! "$py" -c 'import venv, ensurepip' >/dev/null 2>&1; then
-        die 2 "Python's venv module is missing for $py (on Debian/Ubuntu: sudo apt install python3-venv)"
+        die 2 "Python's venv module is missing for $py (hint: sudo apt-get install python3-venv)"
     fi
 }
 
@@ -293,7 +293,7 @@ install_package() {
             if [ ! -x "$venv/bin/python" ]; then
                 say "  venv: creating $venv"
                 "$py" -m venv "$venv" ||
-                    die 2 "could not create a venv with $py (on Debian/Ubuntu: sudo apt install python3-venv)"
+                    die 2 "could not create a venv with $py (hint: sudo apt-get install python3-venv)"
             fi
             manifest_add venv "$venv"
             say "  pip: installing keyrack and its dependencies into the venv (about 20 s)"

@@ -405,8 +405,26 @@ def test_missing_venv_module_names_the_debian_package(tmp_path):
     home.mkdir()
     result = _install(home, "--yes", PYTHON=str(fake))
     assert result.returncode == 2
-    assert "python3-venv" in result.stderr
+    assert result.stderr == (f"install.sh: Python's venv module is missing for {fake} "
+                             "(hint: sudo apt-get install python3-venv)\n")
+    assert result.stdout == ""
     assert list(home.iterdir()) == []
+
+
+# BSD (macOS) sed, stat, mktemp, readlink, grep and find differ from GNU's: only flags both have.
+GNU_ONLY = [r"\bsed\s+(-[a-zA-Z]*i|--)", r"\bstat\b", r"\breadlink\s+-", r"\bgrep\s+-[a-zA-Z]*P",
+            r"\bmktemp(\s+-[a-zA-Z]+)*\s*(\)|$)", r"\bfind\b.*-(printf|regextype)", r"\bdate\s+-d", r"\bsort\s+-[a-zA-Z]*V",
+            r"\bxargs\s+-r", r"\bcp\s+-[a-zA-Z]*[a]", r"\bhead\s+-c", r"\btimeout\b", r"\brealpath\b"]
+
+
+def test_install_sh_uses_no_gnu_only_tool_or_flag():
+    import re
+
+    parts = INSTALL_SH.read_text().split("PYEOF")  # the shell around the one Python heredoc
+    shell_lines = (parts[0] + parts[-1]).splitlines()
+    found = [(pat, line.strip()) for line in shell_lines if not line.lstrip().startswith("#")
+             for pat in GNU_ONLY if re.search(pat, line)]
+    assert found == []
 
 
 def test_a_foreign_keyrack_in_the_bin_dir_is_not_replaced_unasked(tmp_path):
