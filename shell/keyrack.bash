@@ -139,9 +139,11 @@ __keyrack_prompt_update() {
     dir=$dir/prompt
     [[ ${#AWS_PROFILE} -le 64 ]] || \builtin return 0
     # The generation first, then the files it vouches for (keyrack writes them in the other order).
-    # Each test before a read: a redirection that fails would print an error.
+    # Each test before a read: a redirection that fails would print an error. -f: a FIFO, a
+    # device or a folder reads as absent; -n 4096 -d '': a huge file (even of NUL bytes, which
+    # read skips without counting them) costs at most 4096 characters, never seconds.
     if [[ -f $dir/generation ]]; then
-        \builtin read -r generation 2>/dev/null <"$dir/generation" || :
+        \builtin read -r -n 4096 -d '' generation 2>/dev/null <"$dir/generation" || :
     fi
     [[ -n $generation && $generation != *[!0-9.]* ]] || generation=''
     if [[ ! -f $dir/profiles/$AWS_PROFILE ]]; then
@@ -150,13 +152,13 @@ __keyrack_prompt_update() {
         \builtin return 0
     fi
     # 2>/dev/null: keyrack may remove the file between the test and the read.
-    \builtin read -r session 2>/dev/null <"$dir/profiles/$AWS_PROFILE" || :
+    \builtin read -r -n 4096 -d '' session 2>/dev/null <"$dir/profiles/$AWS_PROFILE" || :
     case $session in
     '' | [.-]* | *[!A-Za-z0-9._-]*) ;;
     *)
         if [[ -f $dir/sessions/$session ]]; then
             # shellcheck disable=SC2034 # access: read to reach the fields after it
-            \builtin read -r state access end token 2>/dev/null <"$dir/sessions/$session" || :
+            \builtin read -r -n 4096 -d '' state access end token 2>/dev/null <"$dir/sessions/$session" || :
         fi
         ;;
     esac

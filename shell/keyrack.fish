@@ -139,7 +139,7 @@ function __keyrack_prompt_update --description 'keyrack: render KEYRACK_PROMPT f
     set dir "$dir/prompt"
     # The generation first, then the files it vouches for (keyrack writes them in the other order).
     set -l generation ''
-    test -f "$dir/generation"; and read generation <"$dir/generation"
+    test -f "$dir/generation"; and read -n 4096 generation <"$dir/generation"
     string match -qr -- '^[0-9.]+$' "$generation"; or set generation ''
     if not test -f "$dir/profiles/$profile"
         # Not keyrack's: nothing, until keyrack writes something.
@@ -154,9 +154,9 @@ function __keyrack_prompt_update --description 'keyrack: render KEYRACK_PROMPT f
     set -l token ''
     set -l time ''
     set -l kind locked
-    read session <"$dir/profiles/$profile"
+    read -n 4096 session <"$dir/profiles/$profile"  # -n: a huge file costs 4096 characters at most
     if string match -qr -- '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' "$session"; and test -f "$dir/sessions/$session"
-        read state access end token <"$dir/sessions/$session"
+        read -n 4096 state access end token <"$dir/sessions/$session"
     end
     # What the memo watches: the token file, and when the time shown changes.
     set -l check ''

@@ -125,7 +125,10 @@ __keyrack_prompt_update() {
     # The generation first, then the files it vouches for (keyrack writes them in the other order).
     # Each test before a read: a redirection that fails would print an error.
     # 2>/dev/null: keyrack may remove a file between the test and the read.
-    [[ ! -f $dir/generation ]] || { generation=${"$(<$dir/generation)"%%$'\n'*} } 2>/dev/null
+    # (N.L-4097): a regular file under 4 kB, or no read: a FIFO would hang $(<...), a huge file slow it.
+    \builtin local -a small
+    small=($dir/generation(N.L-4097))
+    (( ! $#small )) || { generation=${"$(<$dir/generation)"%%$'\n'*} } 2>/dev/null
     [[ -n $generation && $generation != *[^0-9.]* ]] || generation=
     if [[ ! -f $dir/profiles/$AWS_PROFILE ]]; then
         # Not keyrack's: nothing, until keyrack writes something.
@@ -133,11 +136,13 @@ __keyrack_prompt_update() {
         \builtin return 0
     fi
     # $(<file) is read by zsh itself (no process), in one read, unlike `read`.
-    { session=${"$(<$dir/profiles/$AWS_PROFILE)"%%$'\n'*} } 2>/dev/null
+    small=($dir/profiles/$AWS_PROFILE(N.L-4097))
+    (( ! $#small )) || { session=${"$(<$dir/profiles/$AWS_PROFILE)"%%$'\n'*} } 2>/dev/null
     case $session in
     '' | [.-]* | *[^A-Za-z0-9._-]*) ;;
     *)
-        if [[ -f $dir/sessions/$session ]]; then
+        small=($dir/sessions/$session(N.L-4097))
+        if (( $#small )); then
             { fields=(${=${"$(<$dir/sessions/$session)"%%$'\n'*}}) } 2>/dev/null
             state=${fields[1]-} end=${fields[3]-} token=${(j: :)fields[4,-1]}
         fi

@@ -146,6 +146,37 @@ def test_hostile_state_files_and_settings_run_nothing(shell, hooks, shenv, tmp_p
     assert not (tmp_path / "pwned").exists()
 
 
+def _hostile(kind: str, path: Path) -> None:
+    import os
+
+    path.unlink(missing_ok=True)
+    if kind == "fifo":
+        os.mkfifo(path)  # a read of it would wait forever for a writer
+    elif kind == "dev-zero":
+        path.symlink_to("/dev/zero")
+    elif kind == "huge":
+        with open(path, "wb") as f:
+            f.truncate(20 << 20)  # 20 MB of NUL bytes, which bash's read skips without counting
+    else:
+        path.mkdir()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "huge", "folder"])
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_fifo_a_device_a_huge_file_or_a_folder_in_the_state_files_never_hangs_the_prompt(
+        shell, hooks, shenv, token, kind):
+    require(shell)
+    profile = write_profile_state(shenv, "acme.prod", "acme")
+    session = write_session_state(shenv, "acme", "unlocked", left=42 * M + SLACK, token=token)
+    generation = session.parent.parent / "generation"
+    _hostile(kind, generation)  # nothing vouched for: the files are read, and still tell the truth
+    assert segment(shell, hooks[shell], shenv) == "🔓 acme.prod 42m"
+    _hostile(kind, session)
+    assert segment(shell, hooks[shell], shenv) == "🔒 acme.prod"  # a session state it cannot read: locked
+    _hostile(kind, profile)
+    assert segment(shell, hooks[shell], shenv) in ("", "🔒 acme.prod")  # never unlocked, never a hang
+
+
 # -- one shell, many prompts: the last render is reused only while it is still true ---------
 _WRITER = """
 import sys, time
