@@ -309,6 +309,21 @@ def narrate(world: World, out: TextIO = sys.stdout) -> None:
         n.detail(f"the browser landed on the console as {c['role_name']} in account {c['account_id']}: "
                  f"{c['destination']} (region {c['region']}); sign-ins +{sb.sign_ins() - before}")
 
+    n.title(f"keyrack exec {PROFILE} -- a child that outlives its first credentials (a local credential server)")
+    sb.set_lifetimes(role_credentials=4)  # the sandbox issues 4-s role credentials from now on
+    for cached in (world.home / ".aws" / "keyrack" / "creds").glob("*"):
+        cached.unlink()  # forget the hour-long role credentials cached so far (not the sign-in)
+    before, fetched = sb.sign_ins(), sb.count("GetRoleCredentials")
+    child = ("import boto3, time\ns = boto3.Session(); sts = s.client('sts'); keys, n, end = set(), 0, time.time() + 10\n"
+             "while time.time() < end:\n    sts.get_caller_identity(); n += 1\n"
+             "    keys.add(s.get_credentials().get_frozen_credentials().access_key); time.sleep(0.25)\n"
+             "print(f'{n} STS calls over 10 s, none failed, {len(keys)} different keys')")
+    proc = world.keyrack("exec", PROFILE, "--", sys.executable, "-c", child, check=False)
+    n.detail(proc.stdout.strip() or proc.stderr.strip())
+    n.detail(f"with 4-s credentials: renewed {sb.count('GetRoleCredentials') - fetched} times through keyrack's "
+             f"engine, sign-ins +{sb.sign_ins() - before}; the child had a URL and a token, never keys")
+    sb.set_lifetimes(role_credentials=3600)
+
     n.title(f"keyrack relock {PROFILE}: sign out at AWS, delete the tokens")
     proc = world.keyrack("relock", PROFILE)
     n.detail(proc.stdout)

@@ -14,6 +14,7 @@ with credentials or with a fresh sign-in.
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Any
@@ -44,6 +45,7 @@ class CredentialSource:
         self._ended: set[str] = set()
         self._lifetime: dict[str, float] = {}
         self._expiration: dict[str, str] = {}
+        self._memo: dict[str, tuple[tuple[int, int, int], str, float, dict[str, Any]]] = {}
         self._resolve_all(paths.config_stamp())
 
     def _resolve_all(self, stamp: str) -> None:
@@ -85,6 +87,9 @@ class CredentialSource:
         profile, session, stamp = self._profile(name)
         self._check_not_relocked(session.name, name)
         margin = self.margin(name)
+        creds = self._memo_hit(name, stamp, margin)
+        if creds is not None:
+            return creds
         creds = cache.own_role_creds(name, session.name, profile.account_id, profile.role_name, stamp, margin)
         renewed = creds is None
         if creds is None:
@@ -98,13 +103,40 @@ class CredentialSource:
             with self._guard:
                 self._seen_token.add(session.name)
         self._learn_lifetime(name, creds, renewed)
-        return {
+        answer = {
             "AccessKeyId": creds["AccessKeyId"],
             "SecretAccessKey": creds["SecretAccessKey"],
             "Token": creds["SessionToken"],
             "Expiration": creds["Expiration"],
             "AccountId": profile.account_id,
         }
+        expires = cache.parse_time(creds["Expiration"])
+        key = self._creds_key(name)
+        if expires is not None and key is not None:
+            with self._guard:
+                self._memo[name] = (key, stamp, expires, answer)
+        return answer
+
+    def _creds_key(self, name: str) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(paths.creds_file(name))
+        except OSError:
+            return None
+        return st.st_ino, st.st_size, st.st_mtime_ns
+
+    def _memo_hit(self, name: str, stamp: str, margin: float) -> dict[str, Any] | None:
+        """The last answer, while the profile's creds file and the config are the ones it came from.
+
+        What the engine would say again, without reading and parsing the file: any change to
+        the file (a renewal, a relock's removal) or the config misses.
+        """
+        memo = self._memo.get(name)
+        if memo is None:
+            return None
+        key, memo_stamp, expires, answer = memo
+        if memo_stamp != stamp or expires - time.time() <= margin or self._creds_key(name) != key:
+            return None
+        return answer
 
     def _session_lock(self, session: str) -> threading.Lock:
         with self._guard:
