@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from clients import aws_v2, client, client_command, go_identity, node_identity  # noqa: F401 (fixtures)
 from engine_support import Home, arn, assert_one_line_failure, home  # noqa: F401 (fixture)
 from harness import kill_group, run
 from keyrack_sh.sandbox import Sandbox, SandboxConfig
@@ -70,6 +71,13 @@ def test_aws_cli_v2_in_an_exec_child_uses_the_server(home: Home) -> None:
                         "--endpoint-url", home.env["AWS_ENDPOINT_URL_STS"], timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["Arn"] == arn("222222222222", "Developer")
+
+
+def test_every_real_client_in_an_exec_child_gets_the_role_from_the_server(home: Home, client) -> None:
+    # AWS CLI v2, Go SDK v2 (endpointcreds in the default chain), JS SDK v3 (fromContainerMetadata/fromHttp).
+    proc = home.keyrack("exec", "p2", "--", *client_command(client, None), AWS_PROFILE="p1", timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == arn("222222222222", "Developer")
 
 
 def test_a_new_sdk_session_after_a_relock_fails_with_keyracks_message(home: Home, tmp_path: Path) -> None:
