@@ -8,7 +8,10 @@ the user must see while the SDK waits goes to /dev/tty (tty.py).
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
 
 from keyrack_sh.errors import EXIT_INTERRUPTED, EXIT_SERVICE, KeyrackError, UserError
@@ -89,6 +92,9 @@ RecordFailure = Callable[[str, int, str], None]
 def main(argv: Sequence[str], *, record_failure: RecordFailure | None = None, waited: float = 0.0) -> int:
     """Answer the SDK; `record_failure(profile, code, line)` tells the herd gate's waiters (gate.py)
     when this process holds the gate, `waited` is its wait there."""
+    code = _outlive_the_caller()
+    if code is not None:
+        return code
     # Keep the real stdout for the answer alone: a browser command, a library or
     # a stray print during sign-in must not corrupt the JSON the SDK parses.
     answer = os.dup(1)
@@ -98,6 +104,7 @@ def main(argv: Sequence[str], *, record_failure: RecordFailure | None = None, wa
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)
         os.close(devnull)
+    _watch_the_caller(answer)
     try:
         if sys.flags.no_site:  # run as `python -I -S fast.py` and the cache missed
             import site
@@ -150,3 +157,84 @@ def _crash_log() -> str | None:
     from keyrack_sh import crashlog
 
     return crashlog.write()
+
+
+# -- the caller may stop waiting (the Go SDK kills its credential_process after 60 s) -----------
+
+_caller_pipe: int | None = None  # the read end that ends (EOF) when the caller is gone
+_started = time.monotonic()
+
+
+def _outlive_the_caller() -> int | None:
+    """Fork: the child does the work in its own process group, the parent (the SDK's child) waits.
+
+    Returns the child's exit code in the parent, None in the child. A caller killed by its SDK
+    (SIGKILL, SIGTERM, its pipes closed) takes only the parent along: a sign-in keeps going to
+    its end and caches its result, and the retry waits for it at the gate and the session lock
+    instead of opening another browser tab. ^C reaches the parent, which passes it on.
+    """
+    global _caller_pipe
+    caller = os.getppid()
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})  # so that sigtimedwait hears the child end
+    try:
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+    except OSError:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+        return None  # then the work is done here, as it was
+    if pid == 0:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+        os.close(write_end)
+        try:
+            os.setpgid(0, 0)  # out of the caller's group: a kill of that group misses us
+        except OSError:
+            pass
+        _caller_pipe = read_end
+        return None
+    os.close(read_end)
+    while True:
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else EXIT_SERVICE
+            if os.getppid() != caller:
+                # The SDK killed the `sh -c` it ran us with (the Go SDK does): nobody reads our
+                # answer any more. Leaving closes write_end, which tells the child.
+                return EXIT_SERVICE
+            signal.sigtimedwait({signal.SIGCHLD}, 0.1)
+        except KeyboardInterrupt:
+            try:
+                os.kill(pid, signal.SIGINT)
+            except OSError:
+                pass
+        except ChildProcessError:
+            return EXIT_SERVICE
+
+
+def _watch_the_caller(answer: int) -> None:
+    """When the caller is gone: say so once on the terminal, and let go of its pipes (the Go
+    SDK's Wait would otherwise hang until our sign-in ends)."""
+    if _caller_pipe is None:
+        return
+
+    def watch() -> None:
+        try:
+            while os.read(_caller_pipe, 1):
+                pass
+        except OSError:
+            pass
+        from keyrack_sh import hotpath, tty
+
+        if os.environ.get(hotpath.SIGNING_IN_ENV):
+            tty.say(f"keyrack: the calling program stopped waiting after {time.monotonic() - _started:.0f} s; "
+                    "the sign-in goes on in your browser; run the command again when it is done",
+                    or_stderr=False)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for fd in (answer, 1, 2):
+            try:
+                os.dup2(devnull, fd)
+            except OSError:
+                pass
+        os.close(devnull)
+
+    threading.Thread(target=watch, name="keyrack-caller-watch", daemon=True).start()

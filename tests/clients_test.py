@@ -65,3 +65,33 @@ def test_a_native_sso_session_profile_uses_the_token_keyrack_signed_in_with(home
     creates = home.sandbox.count("CreateToken")
     assert client_arn(native_client, home.env, "native") == arn("222222222222", "Developer")
     assert home.sandbox.count("CreateToken") == creates  # the client used keyrack's token as it was
+
+
+# -- the Go SDK's kill after 60 s (processcreds DefaultTimeout), shortened to 2 s -------------
+
+def approve_in_browser(url: str) -> None:
+    """What the person does at last: open the sign-in URL (it redirects to keyrack's listener)."""
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(url, timeout=30) as resp:
+        resp.read()
+
+
+@pytest.mark.slow
+def test_a_sign_in_the_go_sdk_stopped_waiting_for_goes_on_and_its_retry_opens_no_second_tab(
+        home: Home, go_identity: tuple[str, ...]) -> None:
+    from harness import browser_urls, run
+
+    env = {**home.env, "AWS_PROFILE": "p1", "TEST_BROWSER_MODE": "log"}  # the person is slow to approve
+    killed = run(go_identity, env={**env, "KEYRACK_TEST_PROCESS_TIMEOUT": "2s"}, timeout=60)
+    assert killed.returncode == 1 and "killed" in killed.stderr, killed.stderr
+    assert len(browser_urls(home.env)) == 1
+    retry = spawn_client(go_identity, env, "p1")  # run again while the sign-in still waits
+    approve_in_browser(browser_urls(home.env)[0])
+    out, err = retry.communicate(timeout=120)
+    assert retry.returncode == 0, err
+    assert out.strip() == arn("111111111111", "AdminRole")
+    assert len(browser_urls(home.env)) == 1  # the retry waited for the sign-in that went on
+    assert home.sandbox.count("CreateToken", grant_type="authorization_code") == 1
+    assert home.sandbox.count("Authorize") == 1

@@ -4,6 +4,7 @@ stderr line, nothing on stdout, exit 2 user-fixable / 1 transient)."""
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -290,3 +291,43 @@ with lock.session_lock("s1", timeout=5):
             if proc is not None and proc.poll() is None:
                 os.killpg(proc.pid, 9)
                 proc.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM", "closed pipes"])
+def test_a_sign_in_whose_caller_dies_goes_on_caches_and_the_retry_opens_no_second_tab(home: Home, how: str) -> None:
+    import shlex
+    import signal
+    import subprocess
+    import urllib.request
+
+    from harness import browser_urls, kill_group
+
+    from keyrack_sh import resources
+
+    env = {**home.env, "TEST_BROWSER_MODE": "log"}  # the person has not approved yet
+    caller = subprocess.Popen(shlex.split(resources.credential_process_command("p1")), env=env, text=True,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not browser_urls(home.env):  # the browser was told the sign-in URL
+            assert time.monotonic() < deadline and caller.poll() is None, caller.poll()
+            time.sleep(0.05)
+        if how == "closed pipes":
+            caller.stdout.close()  # type: ignore[union-attr]
+            caller.stderr.close()  # type: ignore[union-attr]
+        else:
+            os.killpg(caller.pid, getattr(signal, how))  # the caller's whole group
+            caller.wait(timeout=30)
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(browser_urls(home.env)[0], timeout=30) as resp:  # approved, at last
+            resp.read()
+        retry = home.credential_process("p1", TEST_BROWSER_MODE="log")
+        assert retry.returncode == 0, retry.stderr
+        assert json.loads(retry.stdout)["AccountId"] == "111111111111"
+        assert len(browser_urls(home.env)) == 1 and home.sandbox.count("Authorize") == 1
+        assert home.sandbox.count("CreateToken", grant_type="authorization_code") == 1
+    finally:
+        kill_group(caller.pid)
+        caller.wait()

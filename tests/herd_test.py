@@ -36,6 +36,11 @@ def lock_pid_file(home: Home, session: str) -> Path:
     return home.root / ".aws" / "keyrack" / "locks" / f"{session}.lock.pid"
 
 
+def lock_holder(home: Home, session: str) -> int:
+    """The pid of the process signing in (a child of the credential_process the SDK started)."""
+    return int(lock_pid_file(home, session).read_text().split()[0])
+
+
 @pytest.mark.slow
 def test_a_herd_on_a_locked_session_causes_one_sign_in_and_everyone_gets_credentials(home: Home) -> None:
     # One lazy sign-in of another session first (it registers keyrack-s2); speed is judged in bench/.
@@ -78,7 +83,10 @@ def test_a_holder_killed_mid_sign_in_lets_a_waiter_take_over(home: Home) -> None
     assert waiter.poll() is None  # waiting at the gate, not signing in beside the holder
     assert home.sandbox.count("Authorize") == 1
     home.sandbox.behaviour = "approve"
-    os.kill(holder.pid, signal.SIGKILL)
+    # The process doing the sign-in dies (a crash): the one the SDK started only waits for it.
+    signing_in = lock_holder(home, "s1")
+    assert signing_in != holder.pid
+    os.kill(signing_in, signal.SIGKILL)
     holder.wait()
     out, err = waiter.communicate(timeout=60)
     assert waiter.returncode == 0, err
@@ -95,10 +103,10 @@ def test_waiting_for_the_lock_is_bounded_and_names_the_holder(home: Home) -> Non
     try:
         wait_for(lambda: lock_pid_file(home, "s1").exists())
         proc = home.credential_process("p2", KEYRACK_LOCK_TIMEOUT="1")
-        assert_one_line_failure(proc, 2, "gave up after 1 s", f"held by pid {holder.pid}")
+        assert_one_line_failure(proc, 2, "gave up after 1 s", f"held by pid {lock_holder(home, 's1')}")
         assert "waiting for the unlock of sso-session 's1'" in proc.stderr
     finally:
-        holder.kill()
+        os.kill(lock_holder(home, "s1"), signal.SIGKILL)
         holder.wait()
 
 
