@@ -329,7 +329,19 @@ def narrate(world: World, out: TextIO = sys.stdout) -> None:
     n.detail(proc.stdout)
     n.detail(_prompt_line(world))
 
-    n.say("\nDone. Try it yourself: keyrack demo --shell")
+    n.say(f"\nDone. Try it yourself: {_this_keyrack()} demo --shell")
+
+
+def _this_keyrack() -> str:
+    """How to run this keyrack again from the same terminal: `keyrack` when PATH finds this one,
+    else the path it was started by (right after install.sh, ~/.local/bin is not on PATH yet)."""
+    started = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    if os.path.basename(started) != "keyrack":
+        return f"{shlex.quote(sys.executable)} -m keyrack_sh"
+    found = shutil.which("keyrack")
+    if found and os.path.realpath(found) == os.path.realpath(started):
+        return "keyrack"
+    return shlex.quote(started)
 
 
 def _shell_argv(world: World, shell: str) -> tuple[list[str], dict[str, str]]:

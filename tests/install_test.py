@@ -169,6 +169,8 @@ def test_the_last_line_works_in_the_same_terminal(installed, tmp_path):
                          cwd=scratch)
     assert out.returncode == 0, out.stderr
     assert "assumed-role/AdminRole/alice" in out.stdout
+    # the demo's own closing hint works in this terminal too
+    assert f"Done. Try it yourself: {home}/.local/bin/keyrack demo --shell" in out.stdout
     assert "profile=demo" in out.stdout
     assert "demo shell closed: servers stopped, scratch folder removed" in out.stdout
     assert list(scratch.iterdir()) == []
