@@ -58,9 +58,19 @@ def read_token(session: str) -> dict[str, Any] | None:
     token = atomic.read_json(paths.token_file(session))
     if token is None:
         return None
-    if not isinstance(token.get("accessToken"), str) or parse_time(token.get("expiresAt")) is None:
+    if not usable_access_token(token.get("accessToken")) or parse_time(token.get("expiresAt")) is None:
         return None
     return token
+
+
+def usable_access_token(value: Any) -> bool:
+    """A string keyrack can send as a bearer token: printable ASCII, no space, of a sane length.
+
+    A token file whose accessToken is anything else (a newline, 100 kB, not a string) is no
+    session at all: locked, so `keyrack unlock` signs in again and replaces it.
+    """
+    return (isinstance(value, str) and 0 < len(value) <= 16384 and value.isascii() and value.isprintable()
+            and " " not in value)
 
 
 def token_expiry(token: dict[str, Any]) -> float:

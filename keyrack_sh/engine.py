@@ -359,6 +359,14 @@ def _fetch_locked(profile: Profile, session: SsoSession, *, policy: str, flow: s
 
 
 def _store(profile: Profile, session: SsoSession, creds: dict[str, Any], stamp: str) -> dict[str, Any]:
+    expires = cache.parse_time(creds.get("Expiration")) or 0.0
+    if expires <= time.time():
+        # Fresh from IAM Identity Center yet expired here: this machine's clock is ahead. Serving
+        # them would make every SDK fail with "refreshed credentials are still expired".
+        raise UserError(f"profile {profile.name!r}: IAM Identity Center issued credentials valid until "
+                        f"{creds.get('Expiration')}, already past by this computer's clock "
+                        f"({cache.iso_z(time.time())}): the clock is wrong",
+                        hint="sync the clock: sudo timedatectl set-ntp true")
     cache.write_role_creds(profile.name, session.name, profile.account_id, profile.role_name, creds, stamp)
     return creds
 

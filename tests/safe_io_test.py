@@ -265,3 +265,32 @@ def test_a_config_that_is_a_fifo_a_device_huge_or_a_folder_is_one_line_naming_it
     for proc in (home.keyrack("status", AWS_CONFIG_FILE=str(config)),
                  home.credential_process("p1", AWS_CONFIG_FILE=str(config))):
         assert_one_line_failure(proc, 2, str(config))
+
+
+# -- what the files say: a token keyrack cannot use, credentials the local clock calls expired ---
+
+
+@pytest.mark.parametrize("garbage", ["line\nbreak", "x" * 100_000, 42])
+def test_a_token_with_a_future_expiry_but_a_garbage_access_token_is_a_locked_session_unlock_repairs(
+        home: Home, garbage: object) -> None:
+    assert home.keyrack("unlock", "p1").returncode == 0
+    token = json.loads(home.token_file("s1").read_text())
+    home.token_file("s1").write_text(json.dumps({**token, "accessToken": garbage}))
+    status = home.keyrack("status", "--json", "p1")
+    assert "Traceback" not in status.stderr
+    assert '"locked"' in status.stdout.replace(" ", "") or "locked" in status.stdout, status.stdout
+    proc = home.keyrack("unlock", "p1")
+    assert proc.returncode == 0, proc.stderr
+    assert cache.usable_access_token(json.loads(home.token_file("s1").read_text())["accessToken"])
+    assert home.credential_process("p1").returncode == 0
+
+
+def test_role_credentials_already_expired_by_the_local_clock_say_the_clock_is_wrong(home: Home) -> None:
+    assert home.keyrack("unlock", "p1").returncode == 0
+    home.sandbox.skew_clock(-2 * 3600)  # this machine's clock is two hours ahead of AWS's
+    try:
+        proc = home.credential_process("p1")
+    finally:
+        home.sandbox.skew_clock(0)
+    assert_one_line_failure(proc, 2, "the clock is wrong", "timedatectl")
+    assert not home.creds_file("p1").exists()

@@ -203,6 +203,11 @@ class Sandbox:
         _check_operation(operation)
         self.state.add_fault(operation, Fault("hang", times), _grant(grant_type))
 
+    def skew_clock(self, seconds: float) -> None:
+        """The sandbox's clock runs `seconds` off the machine's (negative: behind, so what it
+        issues looks expired to a client whose clock is ahead); reset() puts it back."""
+        self.state.clock = (lambda: time.time() + seconds) if seconds else time.time
+
     def release_hangs(self) -> None:
         self.state.release_hangs()
 
@@ -302,7 +307,8 @@ class Sandbox:
         return approved
 
     def reset(self) -> None:
-        """Back to the configuration it started with: no clients, tokens, counts, faults or hangs."""
+        """Back to the configuration it started with: no clients, tokens, counts, faults, hangs or skew."""
+        self.state.clock = time.time
         self.state.reset()
 
     def revoke_all(self) -> None:
