@@ -45,6 +45,7 @@ class CredentialServer(ThreadingHTTPServer):
         self._conns_lock = threading.Lock()
         self._stopped = threading.Event()
         self._own_threads: list[threading.Thread] = []
+        self.encoded: dict[str, tuple[object, bytes]] = {}  # profile -> (answer, its JSON): encoded once
 
     # -- where -------------------------------------------------------------------
 
