@@ -31,7 +31,7 @@ BENCHES: dict[str, tuple[str, list[str], list[str]]] = {
     "prompt_bench": ("prompt segment cost per prompt, per shell", [], ["--quick"]),
     "startup_bench": ("shell start-up time added by the hook", [], ["--quick"]),
     "config_bench": ("status, list, set on a config with 2,000 profiles",
-                     [], ["--profiles", "50", "--runs", "1"]),
+                     [], ["--profiles", "50", "--runs", "1", "--quick"]),
     "console_bench": ("keyrack console --url vs keyrack export, unlocked", [], ["--quick"]),
     "server_bench": ("credential server: served request vs credential_process hit, 8-client throughput, RSS",
                      [], ["--quick"]),
