@@ -33,6 +33,10 @@ def _profile_arg(p: argparse.ArgumentParser, required: bool = True, help: str = 
     p.add_argument("profile", metavar="PROFILE", nargs=None if required else "?", help=help)
 
 
+# The help of a PROFILE that defaults as the AWS CLI's does (commands/_profile.resolve).
+PROFILE_OR_ENV = "a keyrack profile (default: $AWS_PROFILE)"
+
+
 def _login_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device-code", action="store_true",
                    help="sign in with a device code instead of a browser redirect (remote hosts)")
@@ -69,21 +73,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("unlock", help="sign in to a profile's sso-session now",
                        description="Sign in to the sso-session of PROFILE (even when auto-unlock is 'never').")
-    _profile_arg(p)
+    _profile_arg(p, required=False, help=PROFILE_OR_ENV)
     _login_args(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = sub.add_parser("relock", help="sign out: end the session at AWS and delete its tokens",
                        description="Log out of an sso-session at AWS (ends the browser's sign-in) and delete "
                                    "its token and keyrack's role credentials, leaving other sessions alone.")
-    target = p.add_mutually_exclusive_group(required=True)
-    target.add_argument("profile", metavar="PROFILE", nargs="?", help="relock this profile's sso-session")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("profile", metavar="PROFILE", nargs="?",
+                        help="relock this profile's sso-session (default: $AWS_PROFILE's)")
     target.add_argument("--session", metavar="NAME", help="relock this sso-session")
     target.add_argument("--all", action="store_true", help="relock every sso-session keyrack manages")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = sub.add_parser("status", help="lock state and time left, from local files only")
-    _profile_arg(p, required=False, help="one profile (default: all of keyrack's)")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("profile", metavar="PROFILE", nargs="?",
+                        help="one profile (default: $AWS_PROFILE, else all of keyrack's)")
+    target.add_argument("--all", action="store_true", help="every keyrack profile, whatever AWS_PROFILE says")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = sub.add_parser("list", help="the profiles keyrack manages")
@@ -110,14 +118,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help=argparse.SUPPRESS)
 
     p = sub.add_parser("export", help="print credentials as shell exports or JSON")
-    _profile_arg(p)
+    _profile_arg(p, required=False, help=PROFILE_OR_ENV)
     p.add_argument("--format", choices=EXPORT_FORMATS, default="env", help="output format (default: env)")
 
     p = sub.add_parser("exec", help="run a command with a profile's credentials, renewed while it runs",
                        description="Run CMD with a credential server of its own on 127.0.0.1 (the container "
                                    "credentials URL and token in its environment), so its SDKs renew for as "
-                                   "long as it runs; the server stops when CMD exits.")
-    _profile_arg(p)
+                                   "long as it runs; the server stops when CMD exits. With '--' first "
+                                   "(keyrack exec -- CMD), the profile is $AWS_PROFILE.")
+    _profile_arg(p, required=False, help=PROFILE_OR_ENV)
     p.add_argument("--static", action="store_true",
                    help="put the keys themselves in CMD's environment instead (not renewed)")
     p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD ARGS...", help="the command to run")
@@ -156,6 +165,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _split_exec(argv: list[str]) -> list[str] | None:
+    """The CMD of `keyrack exec [OPTIONS] [PROFILE] -- CMD...`, or None to leave it to argparse.
+
+    argparse alone would take `env` in `keyrack exec -- env` as the profile.
+    Only a `--` after at most one word (the profile) splits: a later one
+    belongs to the command (`keyrack exec p sh -c 'x -- y'`).
+    """
+    if argv[:1] != ["exec"] or "--" not in argv:
+        return None
+    at = argv.index("--")
+    words = [a for a in argv[1:at] if not a.startswith("-")]
+    return argv[at + 1:] if len(words) <= 1 else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["credential-process"] and len(argv) == 2 and not argv[1].startswith("-"):
@@ -163,7 +186,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         from keyrack_sh import fast
 
         return fast.main(argv[1:])
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if not argv:
+        # `keyrack` alone: the short help, as a request for it (git, gh, docker do the same).
+        parser.print_help()
+        return 0
+    exec_cmd = _split_exec(argv)
+    args = parser.parse_args(argv if exec_cmd is None else argv[:len(argv) - len(exec_cmd) - 1])
+    if exec_cmd is not None:
+        args.cmd = exec_cmd
     try:
         module = importlib.import_module(f"keyrack_sh.commands.{args.command.replace('-', '_')}")
         return int(module.run(args))

@@ -1,4 +1,4 @@
-"""`keyrack exec PROFILE -- CMD ARGS...`: run CMD with the profile's credentials.
+"""`keyrack exec [PROFILE] -- CMD ARGS...`: run CMD with the profile's (default: $AWS_PROFILE's) credentials.
 
 By default CMD gets a credential server of its own (keyrack_sh/server/): the
 container-credentials URL and token in its environment, no keys, so an SDK
@@ -13,6 +13,7 @@ import os
 import sys
 
 from keyrack_sh import engine
+from keyrack_sh.commands import _profile
 from keyrack_sh.errors import UserError
 
 # The shell's codes for a command that could not be run, as any wrapper that
@@ -33,11 +34,13 @@ def run(args: argparse.Namespace) -> int:
         static, cmd = True, cmd[1:]
     if cmd[:1] == ["--"]:
         cmd = cmd[1:]
+    profile = _profile.resolve(args.profile, "exec -- aws sts get-caller-identity")
     if not cmd:
-        raise UserError("no command to run", hint=f"keyrack exec {args.profile} -- aws sts get-caller-identity")
+        named = f"{args.profile} " if args.profile else ""
+        raise UserError("no command to run", hint=f"keyrack exec {named}-- aws sts get-caller-identity")
     if not static:
-        return _run_served(args.profile, cmd)
-    _creds, changes = engine.profile_credentials(args.profile)
+        return _run_served(profile, cmd)
+    _creds, changes = engine.profile_credentials(profile)
     env = dict(os.environ)
     for name, value in changes.items():
         if value is None:

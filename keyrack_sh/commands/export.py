@@ -1,4 +1,4 @@
-"""`keyrack export PROFILE [--format FORMAT]`: credentials for a shell, a .env file or a script.
+"""`keyrack export [PROFILE] [--format FORMAT]`: credentials for a shell, a .env file or a script.
 
 Formats: env (POSIX sh `export`), env-no-export (sh assignments), dotenv (NAME=value lines,
 nothing to unset there), json (the credential_process object), fish, powershell.
@@ -11,6 +11,7 @@ import shlex
 from collections.abc import Callable, Mapping
 
 from keyrack_sh import engine
+from keyrack_sh.commands import _profile
 from keyrack_sh.errors import UserError
 
 
@@ -49,6 +50,6 @@ def render(fmt: str, creds: Mapping[str, object], env: Mapping[str, str | None])
 
 
 def run(args: argparse.Namespace) -> int:
-    creds, env = engine.profile_credentials(args.profile)
+    creds, env = engine.profile_credentials(_profile.resolve(args.profile, "export"))
     print(render(args.format, creds, env), end="")
     return 0

@@ -1,4 +1,7 @@
-"""`keyrack status`: lock state and real time left, from local files only (no network)."""
+"""`keyrack status [PROFILE | --all]`: lock state and real time left, from local files only (no network).
+
+No PROFILE: $AWS_PROFILE's, else all of keyrack's.
+"""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +9,8 @@ import json
 import time
 from typing import Any
 
-from keyrack_sh import profiles, validate
+from keyrack_sh import profiles
+from keyrack_sh.commands import _profile
 from keyrack_sh.commands.list import _table, readable, warn_broken
 
 
@@ -35,11 +39,12 @@ def describe(state: dict[str, Any], now: float) -> str:
 def run(args: argparse.Namespace) -> int:
     from keyrack_sh.vaults.identity_center import IdentityCenterVault
 
-    if args.profile is not None:
-        validate.profile_name(args.profile)
+    one = None
+    if args.profile is not None or (not args.all and _profile.from_env()):
+        one = _profile.resolve(args.profile, "status")
     config = profiles.load()
-    if args.profile:
-        chosen = [config.profile(args.profile)]
+    if one:
+        chosen = [config.profile(one)]
     else:
         chosen, broken = readable(config)
         warn_broken(broken)
@@ -58,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
                      "refreshable": state["refreshable"],
                      "seconds_left": max(0, int((state["session_end"] or now) - now)) if not state["locked"] else 0})
     if args.json:
-        print(json.dumps(rows[0] if args.profile else rows, indent=2))
+        print(json.dumps(rows[0] if one else rows, indent=2))
         return 0
     if not rows:
         print(f"no keyrack profiles in {config.path} (add one: keyrack set PROFILE ...)")

@@ -1,11 +1,12 @@
-"""`keyrack unlock PROFILE`: sign in now (even when auto-unlock is 'never')."""
+"""`keyrack unlock [PROFILE]`: sign in now (even when auto-unlock is 'never')."""
 from __future__ import annotations
 
 import argparse
 import json
 import time
 
-from keyrack_sh import engine, profiles, prompt_state, validate
+from keyrack_sh import engine, profiles, prompt_state
+from keyrack_sh.commands import _profile
 
 
 def _when(epoch: int | None) -> str:
@@ -17,9 +18,9 @@ def _when(epoch: int | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    validate.profile_name(args.profile)
+    name = _profile.resolve(args.profile, "unlock")
     config = profiles.load()
-    profile = config.profile(args.profile)
+    profile = config.profile(name)
     session = config.session_of(profile)  # its keyrack_browser opens the sign-in
     flow = "device" if args.device_code else (profile.login or "pkce")
     info = engine.unlock(session, flow=flow, no_browser=args.no_browser)
