@@ -374,6 +374,9 @@ def _store(profile: Profile, session: SsoSession, creds: dict[str, Any], stamp: 
 # -- relock -----------------------------------------------------------------
 
 
+ALREADY_LOCKED = "no token (already locked)"
+
+
 def relock(session_name: str, *, region: str | None = None) -> RelockResult:
     """Log out at IAM Identity Center, then delete the session's local secrets.
 
@@ -390,7 +393,7 @@ def relock(session_name: str, *, region: str | None = None) -> RelockResult:
         token = cache.read_token(session_name)
         logged_out, error, failed = False, None, False
         if token is None:
-            error = "no token (already locked)"
+            error = ALREADY_LOCKED
         else:
             try:
                 from keyrack_sh.flows import portal

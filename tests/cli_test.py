@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from engine_support import Home, assert_one_line_failure, home  # noqa: F401 (fixture)
 
 from keyrack_sh import __version__
 from keyrack_sh.cli import build_parser
@@ -36,7 +37,15 @@ def test_every_subcommand_has_help(sub: str) -> None:
     assert proc.stdout.startswith(f"usage: keyrack {sub}")
 
 
-@pytest.mark.parametrize("args", [["bogus"], ["list", "--bogus-flag"], ["relock"], []])
+def test_keyrack_alone_prints_the_short_help_and_exits_0() -> None:
+    proc = keyrack()
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert proc.stdout.startswith("usage: keyrack")
+    assert all(f"    {sub} " in proc.stdout or f"    {sub}\n" in proc.stdout for sub in SUBCOMMANDS), proc.stdout
+
+
+@pytest.mark.parametrize("args", [["bogus"], ["list", "--bogus-flag"], ["relock"], ["relock", "p", "--all"]])
 def test_usage_errors_are_one_line_and_exit_2(args: list[str]) -> None:
     proc = keyrack(*args)
     assert proc.returncode == 2
@@ -44,3 +53,16 @@ def test_usage_errors_are_one_line_and_exit_2(args: list[str]) -> None:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("keyrack: "), proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["unlock", "ghost"], ["relock", "ghost"], ["relock", "--session", "ghost"], ["status", "ghost"],
+    ["export", "ghost"], ["exec", "ghost", "--", "true"], ["remove", "ghost", "--yes"], ["use", "--check", "ghost"],
+    ["unlock", "../x"], ["relock", "--session", "../x"],
+])
+def test_an_unknown_profile_or_session_is_exit_2_and_creates_nothing(home: Home, args: list[str]) -> None:
+    # (credential-process is not here: its gate remembers a failure, so an SDK's retries stay cheap.)
+    before = {p: p.read_bytes() if p.is_file() else None for p in home.root.rglob("*")}
+    proc = home.keyrack(*args)
+    assert_one_line_failure(proc, 2)
+    assert {p: p.read_bytes() if p.is_file() else None for p in home.root.rglob("*")} == before

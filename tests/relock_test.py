@@ -159,3 +159,26 @@ def test_a_lookup_racing_a_relock_never_brings_the_credentials_back(home: Home) 
             if proc is not None and proc.poll() is None:
                 os.killpg(proc.pid, 9)
                 proc.wait()
+
+
+def test_relock_of_an_unknown_session_is_exit_2_and_creates_nothing(home: Home) -> None:
+    before = sorted(home.root.rglob("*"))
+    proc = home.keyrack("relock", "--session", "nope")
+    assert_one_line_failure(proc, 2, "no sso-session 'nope'", "known: s1, s2", "keyrack list")
+    assert sorted(home.root.rglob("*")) == before
+    assert home.sandbox.count("Logout") == 0
+
+
+def test_a_session_gone_from_the_config_can_still_be_relocked_by_name(home: Home) -> None:
+    assert home.credential_process("q1").returncode == 0
+    home.config.write_text(home.config.read_text().replace("[sso-session s2]", "[sso-session s2-renamed]"))
+    proc = home.keyrack("relock", "--session", "s2")
+    assert proc.returncode == 0, proc.stderr
+    assert "relocked sso-session s2: signed out at AWS" in proc.stdout
+    assert not home.token_file("s2").exists() and not home.creds_file("q1").exists()
+
+
+def test_relocking_a_locked_session_says_it_was_already_locked(home: Home) -> None:
+    proc = home.keyrack("relock", "p1")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "sso-session s1 was already locked (nothing to sign out); removed 0 local file(s)\n"

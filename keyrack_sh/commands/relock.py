@@ -1,11 +1,15 @@
-"""`keyrack relock [PROFILE | --session NAME | --all]`: sign out at AWS, delete local secrets."""
+"""`keyrack relock [PROFILE | --session NAME | --all]`: sign out at AWS, delete local secrets.
+
+No target: the sso-session of $AWS_PROFILE."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
 
-from keyrack_sh import engine, profiles, validate
+from keyrack_sh import cache, engine, profiles, validate
+from keyrack_sh.commands import _profile
+from keyrack_sh.errors import UserError
 
 
 def _targets(args: argparse.Namespace) -> list[tuple[str, str | None]]:
@@ -15,10 +19,16 @@ def _targets(args: argparse.Namespace) -> list[tuple[str, str | None]]:
         # Raw keys: one broken profile must not stop a sign-out of everything.
         names = list(dict.fromkeys(config.raw_profile(p)[profiles.KEY_SESSION] for p in config.profile_names()))
     elif args.session:
-        names = [validate.session_name(args.session)]
+        name = validate.session_name(args.session)
+        # A session no longer in the config may still have a token to end; any other
+        # name is a typo, and relocking it would only create lock files.
+        if name not in config.session_names() and cache.read_token(name) is None:
+            known = ", ".join(config.session_names()) or "none"
+            raise UserError(f"no sso-session {name!r} in {config.path} (known: {known[:200]})",
+                            hint="keyrack list")
+        names = [name]
     else:
-        validate.profile_name(args.profile)
-        names = [config.profile(args.profile).session]
+        names = [config.profile(_profile.resolve(args.profile, "relock")).session]
     out = []
     for name in names:
         region = config.session(name).region if name in config.session_names() else None
@@ -39,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
     for r in results:
         if r.logged_out:
             how = "signed out at AWS"
+        elif not r.logout_failed and r.logout_error == engine.ALREADY_LOCKED:
+            print(f"sso-session {r.session} was already locked (nothing to sign out); "
+                  f"removed {len(r.removed)} local file(s)")
+            continue
         elif r.logout_error:
             how = f"server sign-out not done: {r.logout_error}"
         else:
