@@ -27,6 +27,8 @@ def test_removing_one_of_two_profiles_keeps_the_session_signed_in(sandbox: Sandb
     proc = run_keyrack("remove", "prod", "--yes")
     assert proc.returncode == 0, proc.stderr
     assert sandbox.count("Logout") == logouts  # stage still uses the session: no relock
+    assert proc.stdout.splitlines() == [f"{isolated_home.config}: removed profile prod",
+                                        "sso-session keyrack-sandbox stays as it was: other profiles use it"]
     text = isolated_home.config.read_text()
     assert "[profile prod]" not in text and "[profile stage]" in text and "[sso-session keyrack-sandbox]" in text
     assert not (isolated_home.keyrack / "prompt" / "profiles" / "prod").exists()
@@ -56,8 +58,11 @@ def test_a_session_the_user_wrote_stays(sandbox: Sandbox, isolated_home: TestHom
     isolated_home.config.write_bytes(mine)
     keyrack_set(sandbox, "prod", "--no-verify")
     assert "keyrack_sso_session = work" in isolated_home.config.read_text()
-    assert run_keyrack("remove", "prod", "--yes").returncode == 0
+    proc = run_keyrack("remove", "prod", "--yes")
+    assert proc.returncode == 0, proc.stderr
     assert isolated_home.config.read_bytes() == mine
+    assert proc.stdout.splitlines()[1:] == [f"{isolated_home.config}: kept sso-session work (keyrack did not write it)",
+                                            "sso-session work: was not signed in (nothing to sign out)"]
 
 
 def test_remove_refuses_what_keyrack_did_not_write(isolated_home: TestHome) -> None:
@@ -113,7 +118,11 @@ def test_removing_a_taken_over_profile_gives_back_the_users_section(
     keyrack_set(sandbox, "legacy-sso", "--yes", "--no-verify")
     proc = run_keyrack("remove", "legacy-sso", "--yes")
     assert proc.returncode == 0, proc.stderr
-    assert "kept your own" in proc.stdout
+    # Every line says what was done: the user's keys stayed, keyrack's session went, nothing was signed out.
+    assert proc.stdout.splitlines() == [
+        f"{isolated_home.config}: removed keyrack's keys from profile legacy-sso; the section stays with your own keys",
+        f"{isolated_home.config}: removed sso-session keyrack-sandbox (no profile uses it any more)",
+        "sso-session keyrack-sandbox: was not signed in (nothing to sign out)"]
     text = isolated_home.config.read_text()
     assert "[profile legacy-sso]\nregion = eu-west-1\n" in text  # keyrack's keys gone, the section stays
     assert "keyrack" not in text.split("[profile legacy-sso]")[1].split("[")[0]
@@ -153,3 +162,14 @@ def test_keyrack_no_tty_means_no_prompt(sandbox: Sandbox, isolated_home: TestHom
     code, out = run_on_a_terminal(["remove", "prod"], env)
     assert code == 2 and "needs confirmation" in out and "[y/N]" not in out
     assert isolated_home.config.read_bytes() == before
+
+
+def test_removing_the_last_profile_says_it_signed_the_session_out(sandbox: Sandbox, isolated_home: TestHome) -> None:
+    keyrack_set(sandbox, "prod")
+    proc = run_keyrack("remove", "prod", "--yes")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        f"{isolated_home.config}: removed profile prod",
+        f"{isolated_home.config}: removed sso-session keyrack-sandbox (no profile uses it any more)",
+        "sso-session keyrack-sandbox: signed out at AWS, local tokens deleted"]
+    assert not token_path("keyrack-sandbox").exists()

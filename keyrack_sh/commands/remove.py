@@ -14,8 +14,9 @@ import json
 import os
 import sys
 
-from keyrack_sh import cache, config_writer, prompt_state, validate
+from keyrack_sh import cache, config_writer, engine, prompt_state, validate
 from keyrack_sh.errors import UserError
+from keyrack_sh.vaults.base import RelockResult
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,14 +32,14 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("nothing removed", hint=f"keyrack remove {args.profile} --yes")
     plan = config_writer.apply_remove(args.profile)
     validate.session_name(plan.session)  # planned again under the lock: check again
-    relocked = None
+    relocked, session_missing = None, False
     if plan.last_of_session:
         from keyrack_sh.vaults.identity_center import IdentityCenterVault
 
         try:
             session = config_writer.load_text(plan.before, plan.path).session(plan.session)
         except UserError:
-            session = None  # no such sso-session section: nothing AWS could sign out
+            session, session_missing = None, True  # no such sso-session section: nothing AWS could sign out
         if session is not None:
             relocked = IdentityCenterVault().relock(session)
     prompt_state.remove_profile(args.profile)
@@ -50,12 +51,32 @@ def run(args: argparse.Namespace) -> int:
                           "session_removed": plan.session_removed, "relocked": relocked is not None,
                           "logged_out": bool(relocked and relocked.logged_out)}, indent=2))
         return 0
-    what = f" and sso-session {plan.session}" if plan.session_removed else ""
-    if plan.profile_removed:
-        print(f"{plan.path}: removed profile {args.profile}{what}")
-    else:
-        print(f"{plan.path}: removed keyrack's keys from profile {args.profile}, kept your own{what}")
-    if relocked is not None:
-        print(f"sso-session {plan.session}: " + ("signed out at AWS" if relocked.logged_out
-                                                  else f"local tokens deleted ({relocked.error})"))
+    for line in _report(args.profile, plan, relocked, session_missing):
+        print(line)
     return 0
+
+
+def _report(profile: str, plan: config_writer.RemovePlan, relocked: RelockResult | None,
+            session_missing: bool) -> list[str]:
+    """What was done, one fact a line: each says what happened, never what did not."""
+    if plan.profile_removed:
+        lines = [f"{plan.path}: removed profile {profile}"]
+    else:
+        lines = [f"{plan.path}: removed keyrack's keys from profile {profile}; the section stays with your own keys"]
+    if plan.session_removed:
+        lines.append(f"{plan.path}: removed sso-session {plan.session} (no profile uses it any more)")
+    elif session_missing:
+        lines.append(f"{plan.path}: no sso-session {plan.session} section to remove or sign out")
+    elif plan.last_of_session:
+        lines.append(f"{plan.path}: kept sso-session {plan.session} (keyrack did not write it)")
+    else:
+        lines.append(f"sso-session {plan.session} stays as it was: other profiles use it")
+    if relocked is not None:
+        if relocked.logged_out:
+            lines.append(f"sso-session {plan.session}: signed out at AWS, local tokens deleted")
+        elif relocked.error == engine.ALREADY_LOCKED:
+            lines.append(f"sso-session {plan.session}: was not signed in (nothing to sign out)")
+        else:
+            lines.append(f"sso-session {plan.session}: local tokens deleted; the sign-out at AWS was not done "
+                         f"({relocked.error})")
+    return lines
