@@ -28,7 +28,7 @@ def test_exec_with_the_double_dash_first_runs_the_command_as_aws_profile(home: H
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == arn("222222222222", "Developer")
     # `env` is the command, not a profile named "env"; the child gets keys, not the profile.
-    proc = home.keyrack("exec", "--", "env", AWS_PROFILE="p2")
+    proc = home.keyrack("exec", "--static", "--", "env", AWS_PROFILE="p2")
     assert proc.returncode == 0, proc.stderr
     assert "AWS_ACCESS_KEY_ID=" in proc.stdout and "AWS_PROFILE=" not in proc.stdout
 
