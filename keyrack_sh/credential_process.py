@@ -97,7 +97,12 @@ def main(argv: Sequence[str], *, record_failure: RecordFailure | None = None, wa
         return code
     # Keep the real stdout for the answer alone: a browser command, a library or
     # a stray print during sign-in must not corrupt the JSON the SDK parses.
-    answer = os.dup(1)
+    try:
+        answer = os.dup(1)
+    except OSError:  # stdout is closed: nobody can read an answer, so fetch nothing
+        _failed(None, argv, EXIT_SERVICE, "keyrack: credential-process has no stdout to answer on "
+                "(file descriptor 1 is closed)")
+        return EXIT_SERVICE
     try:
         os.dup2(2, 1)
     except OSError:  # no stderr at all: stray output goes nowhere rather than into the answer
@@ -125,7 +130,8 @@ def main(argv: Sequence[str], *, record_failure: RecordFailure | None = None, wa
         _failed(record_failure, argv, EXIT_SERVICE, f"keyrack: credential-process failed unexpectedly ({type(exc).__name__}){where}")
         return EXIT_SERVICE
     finally:
-        sys.stdout.flush()
+        if sys.stdout is not None:
+            sys.stdout.flush()
     try:
         os.write(answer, line)
     except OSError:

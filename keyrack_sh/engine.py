@@ -296,8 +296,11 @@ def credentials(profile: Profile, session: SsoSession, *, policy: str, flow: str
     if os.environ.get(SIGNING_IN_ENV) == session.name:
         # Something we started while signing in asked for this session: waiting
         # on our own lock would deadlock, so fail now.
-        raise UserError(f"sso-session {session.name!r} is being signed in by this process",
-                        hint="unset AWS_PROFILE for tools keyrack runs")
+        # Or the variable was inherited by mistake (a shell that exported it): name it as the cause.
+        raise UserError(f"sso-session {session.name!r} is being signed in by this process: "
+                        f"{SIGNING_IN_ENV}={session.name} is set in this environment, by the keyrack that "
+                        f"started this program or inherited by mistake",
+                        hint=f"unset {SIGNING_IN_ENV} (and AWS_PROFILE for tools keyrack runs)")
     allowed = may_sign_in(policy)
     if not allowed and not cache.token_might_work(cache.read_token(session.name)):
         # Fail fast: nothing to do without a browser, and nothing to wait for.

@@ -23,6 +23,11 @@ from keyrack_sh import hotpath  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    try:
+        os.fstat(1)
+    except OSError:  # stdout closed: the next open would get fd 1 and the answer would go into that file
+        hotpath.stderr_line(b"keyrack: credential-process has no stdout to answer on (file descriptor 1 is closed)\n")
+        return 1
     if len(argv) == 1 and hotpath.valid_name(argv[0]):
         payload = hotpath.cached(argv[0])
         if payload is not None:

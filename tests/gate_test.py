@@ -104,7 +104,7 @@ def test_a_caller_behind_the_gate_waits_on_builtins_alone_and_serves_the_holders
     assert {"fcntl", "keyrack_sh.gate"} <= modules
     assert not {m for m in modules if m.split(".")[0] in {"site", "filelock", "json", "re", "boto3"}}
     assert {m for m in modules if m.startswith("keyrack_sh")} == {"keyrack_sh", "keyrack_sh.hotpath", "keyrack_sh.gate",
-                                                                  "keyrack_sh.tty"}
+                                                                  "keyrack_sh.tty", "keyrack_sh.safe_io"}
 
 
 @pytest.mark.parametrize("seen", ["the claim", "only the record"])

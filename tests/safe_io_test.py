@@ -294,3 +294,23 @@ def test_role_credentials_already_expired_by_the_local_clock_say_the_clock_is_wr
         home.sandbox.skew_clock(0)
     assert_one_line_failure(proc, 2, "the clock is wrong", "timedatectl")
     assert not home.creds_file("p1").exists()
+
+
+def test_a_closed_stdout_is_an_exit_code_and_one_line_never_a_traceback(home: Home) -> None:
+    import shlex
+    import subprocess
+
+    from keyrack_sh import resources
+
+    argv = shlex.split(resources.credential_process_command("p1"))
+    for _ in ("miss", "hit"):
+        proc = subprocess.run(argv, env=home.env, stdout=None, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                              text=True, timeout=60, close_fds=True, preexec_fn=lambda: os.close(1))
+        assert proc.returncode == 1
+        assert "Traceback" not in proc.stderr and proc.stderr.count("\n") <= 1
+        assert home.credential_process("p1").returncode == 0  # the next pass is a hit
+
+
+def test_an_inherited_signing_in_variable_is_named_as_the_cause(home: Home) -> None:
+    proc = home.credential_process("p1", KEYRACK_SIGNING_IN="s1")
+    assert_one_line_failure(proc, 2, "KEYRACK_SIGNING_IN=s1", "unset KEYRACK_SIGNING_IN")
