@@ -13,7 +13,8 @@ __keyrack_comp_flags() {
     set) REPLY='--help -h --start-url --sso-region --account-id --role-name --region --sso-session --device-code --no-browser --auto-unlock --no-verify --yes -y --json' ;;
     unlock) REPLY='--help -h --device-code --no-browser --json' ;;
     relock) REPLY='--help -h --session --all --json' ;;
-    status | list) REPLY='--help -h --json' ;;
+    status) REPLY='--help -h --json --all' ;;
+    list) REPLY='--help -h --json' ;;
     init) REPLY='--help -h --write --no-prompt' ;;
     use) REPLY='--help -h --clear' ;;
     export) REPLY='--help -h --format' ;;

@@ -105,6 +105,7 @@ complete -c keyrack -n '__keyrack_comp_using set unlock relock status list remov
 # relock
 complete -c keyrack -n '__keyrack_comp_using relock' -x -l session -a '(__keyrack_comp_names sessions)' -d 'relock this sso-session'
 complete -c keyrack -n '__keyrack_comp_using relock' -l all -d 'relock every sso-session keyrack manages'
+complete -c keyrack -n '__keyrack_comp_using status' -l all -d 'every keyrack profile, whatever AWS_PROFILE says'
 
 # init
 complete -c keyrack -n '__keyrack_comp_wants_positional init' -a 'bash zsh fish' -d shell

@@ -97,6 +97,7 @@ def test_bash_registers_the_completion_when_the_hook_loads(hooks, shenv):
     ("keyrack set --auto-unlock ", ["always", "never", "tty"]),
     ("keyrack init --", ["--help", "--no-prompt", "--write"]),
     ("keyrack relock --", ["--all", "--help", "--json", "--session"]),
+    ("keyrack status --", ["--all", "--help", "--json"]),
     ("keyrack list ", []),
 ])
 def test_bash_completes(hooks, shenv, line, expected):
@@ -130,6 +131,7 @@ def _fish_complete(hook: Path, env: dict[str, str], line: str) -> list[str]:
     ("keyrack export acme.prod --format ", ["dotenv", "env", "env-no-export", "fish", "json", "powershell"]),
     ("keyrack relock --session ", ["acme"]),
     ("keyrack init --", ["--help", "--no-prompt", "--write"]),
+    ("keyrack status --", ["--all", "--help", "--json"]),
 ])
 def test_fish_completes(hooks, shenv, line, expected):
     require("fish")

@@ -120,6 +120,8 @@ def test_a_browser_that_cannot_start_is_one_line_without_the_url(home: Home) -> 
 def test_errors_are_one_line_with_the_right_exit_code(home: Home) -> None:
     assert_one_line_failure(home.keyrack("console", "ghost", "--url"), 2, "'ghost'")
     assert_one_line_failure(home.keyrack("console", "--url"), 2, "AWS_PROFILE", "keyrack console PROFILE")
+    # AWS_PROFILE is resolved as for every other command: the error says where the name came from.
+    assert_one_line_failure(home.keyrack("console", "--url", AWS_PROFILE="ghost"), 2, "'ghost' (from AWS_PROFILE)")
     proc = home.keyrack("console", "p1", "--url", KEYRACK_AUTO_UNLOCK="never")
     assert_one_line_failure(proc, 2, "locked", "keyrack unlock p1")
     assert_one_line_failure(home.keyrack("console", "p1", "--url", "--destination", "https://console.amazonaws.cn/"),

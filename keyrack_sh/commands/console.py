@@ -7,23 +7,15 @@ stdout and nowhere else; never to the terminal, a log or an error message.
 from __future__ import annotations
 
 import argparse
-import os
 
 from keyrack_sh import engine, profiles, validate
+from keyrack_sh.commands import _profile
 from keyrack_sh.errors import UserError
 from keyrack_sh.flows import federation
 
 
-def _profile_name(args: argparse.Namespace) -> str:
-    # TODO(everyday): use the shared "profile from argument or AWS_PROFILE" helper once it lands.
-    name = args.profile or os.environ.get("AWS_PROFILE")
-    if not name:
-        raise UserError("no profile given and AWS_PROFILE is not set", hint="keyrack console PROFILE")
-    return validate.profile_name(name)
-
-
 def run(args: argparse.Namespace) -> int:
-    name = _profile_name(args)
+    name = _profile.resolve(args.profile, "console")
     config = profiles.load()
     profile = config.profile(name)
     session = config.session_of(profile)
