@@ -10,7 +10,7 @@ __keyrack_comp_commands='set unlock relock status list credential-process init u
 # Flags of each subcommand; the ones that take a value are listed again below.
 __keyrack_comp_flags() {
     case $1 in
-    set) REPLY='--help -h --start-url --sso-region --account-id --role-name --region --sso-session --device-code --no-browser --auto-unlock --no-verify --yes -y --json' ;;
+    set) REPLY='--help -h --start-url --sso-region --account-id --role-name --region --sso-session --device-code --no-browser --auto-unlock --no-verify --roundtrip --yes -y --json' ;;
     unlock) REPLY='--help -h --device-code --no-browser --json' ;;
     relock) REPLY='--help -h --session --all --json' ;;
     status) REPLY='--help -h --json --all' ;;

@@ -95,6 +95,7 @@ complete -c keyrack -n '__keyrack_comp_using set' -x -l region -d 'default regio
 complete -c keyrack -n '__keyrack_comp_using set' -x -l sso-session -a '(__keyrack_comp_names sessions)' -d 'sso-session name'
 complete -c keyrack -n '__keyrack_comp_using set' -x -l auto-unlock -a 'tty always never' -d 'when credential_process may sign in'
 complete -c keyrack -n '__keyrack_comp_using set' -l no-verify -d 'write the config but skip the roundtrip'
+complete -c keyrack -n '__keyrack_comp_using set' -l roundtrip -d 'sign out and in again even if the session passed the roundtrip'
 complete -c keyrack -n '__keyrack_comp_using set remove' -s y -l yes -d 'do not ask'
 
 # sign-in flags

@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auto-unlock", choices=("tty", "always", "never"),
                    help="when credential_process may sign in by itself (default: tty)")
     p.add_argument("--no-verify", action="store_true", help="write the config but skip the roundtrip")
+    p.add_argument("--roundtrip", action="store_true",
+                   help="sign the sso-session out and in again even if it passed the roundtrip before")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask before changing existing sections")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 

@@ -9,6 +9,7 @@ Layout (all folders 0700, all files 0600):
   ~/.aws/keyrack/                       KEYRACK_HOME; keyrack's own state
       creds/<profile>                   role credentials, the hot path's answer
       clients/<session>.json            OAuth client registration
+      proven/<session>.json             secretless: the sso-session passed set's roundtrip
       locks/<session>.lock              one sign-in at a time per sso-session
       locks/config.lock                 one config writer at a time
       locks/gates/<profile>             gate.py's herd gate: holder id, or its last failure
@@ -74,6 +75,10 @@ def creds_file(profile: str) -> Path:
 
 def client_file(session: str) -> Path:
     return keyrack_home() / "clients" / f"{session}.json"
+
+
+def proof_file(session: str) -> Path:
+    return keyrack_home() / "proven" / f"{session}.json"
 
 
 def locks_dir() -> Path:

@@ -1,10 +1,19 @@
 """The setup roundtrip: prove a freshly written profile works, through keyrack.
 
-1 unlock  (full sign-in; a new session's one-time consent happens here)
+1 unlock  (sign in unless signed in already; a new session's one-time consent
+           happens here; then ListAccountRoles says the account and role are the
+           user's, or the step fails listing what the user does have)
 2 relock  (server Logout, local secrets deleted)
 3 unlock  (the everyday sign-in, without the consent)
 4 verify  (a fresh process: boto3 resolves the profile through keyrack's
            credential_process, and STS says the expected account and role)
+
+Steps 2 and 3 run once per sso-session: a passed roundtrip is recorded in
+proven/<session>.json (secretless: a fingerprint of the client registration
+and where it signs in, from the vault). A later `set` on a proven session runs
+1 unlock and 2 verify only, and never signs the session out; a new client
+registration (another fingerprint), a removed session or `--roundtrip` makes
+the whole roundtrip run again.
 
 The steps speak only the vault interface, plus the verifying subprocess. A
 failing step raises RoundtripFailure carrying the step and a KeyrackError
@@ -58,6 +67,10 @@ class Step:
     name: str
     ok: bool
     detail: str
+    last: bool = False  # the tree's closing branch
+
+
+MAX_LISTED = 12  # accounts named in an error; an organisation may have hundreds
 
 
 @dataclass
@@ -65,10 +78,13 @@ class Result:
     steps: list[Step] = field(default_factory=list)
     arn: str | None = None
     warnings: list[str] = field(default_factory=list)
+    roundtrip: bool = False  # signed out and in again (False: the session had passed one already)
+    proven_at: int | None = None  # when the session passed its roundtrip
 
     def to_json(self) -> dict[str, Any]:
         return {"steps": [{"step": s.name, "ok": s.ok, "detail": s.detail} for s in self.steps],
-                "arn": self.arn, "warnings": self.warnings}
+                "arn": self.arn, "warnings": self.warnings, "roundtrip": self.roundtrip,
+                "proven_at": self.proven_at}
 
 
 class RoundtripFailure(Exception):
@@ -180,30 +196,116 @@ def verify(profile: Profile, session: SsoSession) -> str:
     return arn
 
 
+def proven_at(vault: Vault, session: SsoSession) -> int | None:
+    """When `session` passed its roundtrip, if that proof still holds (same registration, same place)."""
+    from keyrack_sh import atomic
+
+    key = vault.proof_key(session)
+    proof = atomic.read_json(paths.proof_file(session.name))
+    if key is None or proof is None or proof.get("key") != key or not isinstance(proof.get("at"), int):
+        return None
+    return int(proof["at"])
+
+
+def _record_proof(vault: Vault, session: SsoSession) -> int | None:
+    import time
+
+    from keyrack_sh import atomic
+
+    key = vault.proof_key(session)
+    if key is None:
+        return None
+    at = int(time.time())
+    atomic.write_json(paths.proof_file(session.name), {"session": session.name, "key": key, "at": at})
+    return at
+
+
+def forget_proof(session_name: str) -> None:
+    """The session is gone: the next one of that name proves itself again."""
+    from keyrack_sh import atomic
+
+    atomic.remove(paths.proof_file(session_name))
+
+
+def check_access(vault: Vault, profile: Profile, session: SsoSession) -> str:
+    """Account and role against ListAccountRoles (ListAccounts only to say what the user has)."""
+    roles = vault.roles(session, profile.account_id)
+    if roles is None:
+        accounts = sorted(vault.accounts(session), key=lambda a: (str(a.get("accountName", "")).lower(),
+                                                                   str(a.get("accountId"))))
+        if not accounts:
+            raise UserError(f"your user has no AWS accounts at {session.start_url}",
+                            hint="ask your administrator for an assignment")
+        named = ", ".join(f"{a.get('accountName', '')} ({a['accountId']})".strip() for a in accounts[:MAX_LISTED])
+        more = f" and {len(accounts) - MAX_LISTED} more" if len(accounts) > MAX_LISTED else ""
+        raise UserError(f"account {profile.account_id} is not one of yours at {session.start_url}; "
+                        f"yours: {named}{more}",
+                        hint=_with_flag("--account-id", str(accounts[0]["accountId"])))
+    if profile.role_name not in roles:
+        raise UserError(f"role {profile.role_name!r} is not yours in account {profile.account_id}; "
+                        f"yours there: {', '.join(roles)}", hint=_with_flag("--role-name", roles[0]))
+    return f"role {profile.role_name} in {profile.account_id} is yours"
+
+
+def _with_flag(flag: str, value: str) -> str:
+    """The command the user ran, with `flag` set to `value` (a hint that is an exact command)."""
+    import shlex
+
+    argv = list(sys.argv[1:])
+    for i, arg in enumerate(argv):
+        if arg == flag and i + 1 < len(argv):
+            argv[i + 1] = value
+            break
+        if arg.startswith(flag + "="):
+            argv[i] = f"{flag}={value}"
+            break
+    else:
+        argv += [flag, value]
+    if "--yes" not in argv and "-y" not in argv:
+        argv.append("--yes")  # the corrected value changes the profile it wrote before
+    return shlex.join(["keyrack", *argv])
+
+
 def run(vault: Vault, profile: Profile, session: SsoSession, *, flow: str = "pkce", no_browser: bool = False,
-        on_step: Callable[[Step], None] | None = None) -> Result:
-    """Unlock, relock, unlock, verify; raise RoundtripFailure at the first step that fails."""
+        on_step: Callable[[Step], None] | None = None, force: bool = False,
+        signed_in_for: str | None = None) -> Result:
+    """Prove the profile; raise RoundtripFailure at the first step that fails.
+
+    The whole roundtrip (unlock, relock, unlock, verify) when the session has
+    not passed one (or `force`); else unlock (no browser while the session is
+    unlocked) and verify. `signed_in_for` says why this run already signed in
+    (the guided flow's account listing): that sign-in is step 1.
+    """
     result = Result(warnings=warnings_for(profile.name))
+    planned = [0]
 
     def step(name: str, action: Callable[[], str]) -> None:
         try:
             detail = action()
         except KeyrackError as exc:
-            failed = Step(name, False, exc.message)
+            failed = Step(name, False, exc.message, last=True)
             result.steps.append(failed)
             if on_step:
                 on_step(failed)
             raise RoundtripFailure(name, exc, result) from None
-        done = Step(name, True, detail)
+        done = Step(name, True, detail, last=len(result.steps) + 1 == planned[0])
         result.steps.append(done)
         if on_step:
             on_step(done)
 
-    def unlock(again: bool) -> Callable[[], str]:
-        def action() -> str:
-            vault.unlock(session, flow=flow, no_browser=no_browser, force=True)
-            return "signed in again, the everyday way" if again else f"signed in to sso-session {session.name}"
-        return action
+    def first_unlock() -> str:
+        info = vault.unlock(session, flow=flow, no_browser=no_browser)
+        if info.signed_in:
+            said = f"signed in to sso-session {session.name}"
+        elif signed_in_for:
+            said = f"signed in to sso-session {session.name} ({signed_in_for})"
+        else:
+            said = f"already signed in to sso-session {session.name}"
+        return f"{said}; {check_access(vault, profile, session)}"
+
+    def unlock_again() -> str:
+        vault.unlock(session, flow=flow, no_browser=no_browser, force=True)
+        return "signed in again, the everyday way"
 
     def relock() -> str:
         res = vault.relock(session)
@@ -217,12 +319,20 @@ def run(vault: Vault, profile: Profile, session: SsoSession, *, flow: str = "pkc
         return f"boto3 via keyrack's credential_process: {result.arn}"
 
     # Concurrent setups of one session would relock under each other's verify:
-    # one roundtrip per session at a time.
+    # one roundtrip per session at a time, and the proof read under that lock.
     with _roundtrip_lock(session.name):
-        step("unlock", unlock(again=False))
-        step("relock", relock)
-        step("unlock", unlock(again=True))
+        proven = None if force else proven_at(vault, session)
+        planned[0] = 4 if proven is None else 2
+        step("unlock", first_unlock)
+        if proven is not None and proven_at(vault, session) is None:
+            planned[0] = 4  # that sign-in registered a new client: prove it
+            proven = None
+        if proven is None:
+            step("relock", relock)
+            step("unlock", unlock_again)
         step("verify", check)
+        result.roundtrip = proven is None
+        result.proven_at = _record_proof(vault, session) if proven is None else proven
     return result
 
 

@@ -117,6 +117,9 @@ def test_guided_set_picks_an_account_and_role_from_several_pages(
     term.expect(r"ready: AWS_PROFILE=account-041.role01", timeout=120)
     assert term.wait() == 0, term.seen
     assert sandbox.count("ListAccounts") == 3
+    # The sign-in that listed the accounts was the roundtrip's step 1: two browser trips in all.
+    assert "1 unlock  signed in to sso-session keyrack-sandbox (to list your accounts)" in term.seen
+    assert sandbox.sign_ins() == 2 and sandbox.count("Logout") == 1
     assert isolated_home.config.read_bytes().startswith(RICH)
     assert boto3_identity("account-041.role01") == assumed_role_arn("300000000041", "Role01")
 
@@ -135,6 +138,16 @@ def test_guided_set_offers_a_known_session_and_asks_only_what_is_missing(
     term.expect(r"ready: AWS_PROFILE=dev", timeout=120)
     assert term.wait() == 0, term.seen
     assert sandbox.count("ListAccounts") == 0
+    assert sandbox.sign_ins() == 2 and sandbox.count("Logout") == 1
+    # Another profile on the now proven session: no browser, no sign-out.
+    term = terminal_factory("set", "ops", "--sso-session", "mine", "--account-id", "111111111111")
+    term.expect(r"Roles in 111111111111:\n +1\) AdminRole\n +2\) ReadOnly\n")
+    term.answer("2")
+    term.expect(r"Default region .*\[us-east-1\]: ")
+    term.answer("")
+    term.expect(r"ready: AWS_PROFILE=ops", timeout=120)
+    assert term.wait() == 0, term.seen
+    assert sandbox.sign_ins() == 2 and sandbox.count("Logout") == 1
     assert boto3_identity("dev") == assumed_role_arn("222222222222", "Developer")
     assert "keyrack_sso_session = mine" in isolated_home.config.read_text()
 

@@ -108,6 +108,7 @@ def test_concurrent_verified_sets_of_one_session_all_succeed(
         for p in procs:
             kill_group(p.pid)
     assert [code for _, code in results] == [0] * len(roles), [err for (_, err), _ in results]
-    assert sandbox.count("RegisterClient") == 1 and sandbox.count("Logout") == len(roles)
+    # The first to take the session's roundtrip lock proves the session; the others only verify.
+    assert sandbox.count("RegisterClient") == 1 and sandbox.count("Logout") == 1
     for i, (account, role) in enumerate(roles):
         assert boto3_identity(f"c{i}") == assumed_role_arn(account, role)

@@ -71,6 +71,9 @@ def test_fresh_set_on_an_empty_config_runs_the_roundtrip_and_both_consumers_work
     assert boto3_identity("acme.prod") == assumed_role_arn(ACCOUNT, ROLE)
     assert aws_cli_identity("acme.prod") == assumed_role_arn(ACCOUNT, ROLE)
     assert prompt_file(isolated_home, "acme.prod").read_text() == f"{SESSION}\n"
+    proof = json.loads((isolated_home.keyrack / "proven" / f"{SESSION}.json").read_text())
+    assert proof["session"] == SESSION and not set(proof.values()) & sandbox.minted_secrets()
+    assert (isolated_home.keyrack / "proven" / f"{SESSION}.json").stat().st_mode & 0o777 == 0o600
     # Success leaves the session unlocked.
     status = json.loads(run_keyrack("status", "acme.prod", "--json").stdout)
     assert status["state"] == "unlocked"
@@ -133,7 +136,7 @@ def test_an_unmanaged_profile_of_that_name_is_not_overwritten_without_yes(sandbo
 @pytest.mark.parametrize("step,number,code,arrange,role", [
     ("unlock", 1, 2, lambda sb: setattr(sb, "behaviour", "deny"), ROLE),
     ("relock", 2, 1, lambda sb: sb.fail("Logout", "TooManyRequestsException", times=5), ROLE),
-    ("verify", 4, 2, lambda sb: None, "NotAssignedRole"),
+    ("unlock", 1, 2, lambda sb: None, "NotAssignedRole"),
     ("verify", 4, 1, "sts-down", ROLE),
 ], ids=["denied-sign-in", "logout-error", "role-not-assigned", "sts-failure"])
 def test_a_failing_step_restores_the_exact_bytes_and_names_the_step(
@@ -162,8 +165,13 @@ def test_a_failing_step_restores_the_exact_bytes_and_names_the_step(
 def test_a_failed_update_puts_the_previous_profile_back(sandbox: Sandbox, rich: TestHome) -> None:
     assert keyrack_set(sandbox).returncode == 0
     before = rich.config.read_bytes()
+    logouts = sandbox.count("Logout")
     proc = keyrack_set(sandbox, "--yes", role="NotAssignedRole")
     assert proc.returncode == 2
+    assert "failed at step 1 (unlock): role 'NotAssignedRole' is not yours in account 111111111111; " \
+           "yours there: AdminRole, ReadOnly" in proc.stderr
+    assert "--role-name AdminRole" in proc.stderr.split("hint:")[1]
+    assert sandbox.count("Logout") == logouts  # failed before any relock
     assert rich.config.read_bytes() == before
     assert prompt_file(rich, "acme.prod").read_text() == f"{SESSION}\n"
     assert boto3_identity("acme.prod") == assumed_role_arn(ACCOUNT, ROLE)
@@ -218,6 +226,66 @@ def test_set_then_remove_leaves_the_config_as_it_was(sandbox: Sandbox, rich: Tes
     assert rich.config.read_bytes() == RICH
     assert not prompt_file(rich, "acme.prod").exists()
     assert sandbox.count("Logout") == 2  # the roundtrip's, then remove's relock of the last profile
+    assert not (rich.keyrack / "proven" / f"{SESSION}.json").exists()  # a new session proves itself again
+    proc = keyrack_set(sandbox)
+    assert proc.returncode == 0, proc.stderr
+    assert "2 relock" in proc.stdout and sandbox.count("Logout") == 3
+
+
+def steps_of(proc: subprocess.CompletedProcess[str]) -> list[str]:
+    return [" ".join(line.split()[1:4]) for line in proc.stdout.splitlines() if line.startswith(("├─", "└─"))]
+
+
+def test_a_proven_session_is_verified_without_signing_out(sandbox: Sandbox, rich: TestHome) -> None:
+    assert keyrack_set(sandbox).returncode == 0
+    assert (sandbox.count("Logout"), sandbox.sign_ins()) == (1, 2)
+    # Another profile on the same sso-session: no sign-out, no browser (the session is unlocked).
+    proc = keyrack_set(sandbox, profile="acme.staging", account="222222222222", role="Developer")
+    assert proc.returncode == 0, proc.stderr
+    assert steps_of(proc) == ["✓ 1 unlock", "✓ 2 verify"]
+    assert proc.stdout.splitlines()[-3].startswith("└─ ✓ 2 verify")
+    assert "passed its roundtrip before, so it was not signed out" in proc.stdout
+    assert "already signed in" in proc.stdout
+    assert (sandbox.count("Logout"), sandbox.sign_ins()) == (1, 2)
+    assert boto3_identity("acme.staging") == assumed_role_arn("222222222222", "Developer")
+    # A re-run of the first, as JSON.
+    proc = keyrack_set(sandbox, "--json")
+    out = json.loads(proc.stdout)
+    assert out["verified"] and out["roundtrip"] is False and isinstance(out["proven_at"], int)
+    assert [s["step"] for s in out["steps"]] == ["unlock", "verify"]
+    assert (sandbox.count("Logout"), sandbox.sign_ins()) == (1, 2)
+    # Locked meanwhile: one browser trip, still no sign-out.
+    assert run_keyrack("relock", "acme.prod").returncode == 0
+    proc = keyrack_set(sandbox)
+    assert proc.returncode == 0, proc.stderr
+    assert steps_of(proc) == ["✓ 1 unlock", "✓ 2 verify"]
+    assert (sandbox.count("Logout"), sandbox.sign_ins()) == (2, 3)
+    # --roundtrip forces the whole roundtrip.
+    proc = keyrack_set(sandbox, "--roundtrip")
+    assert proc.returncode == 0, proc.stderr
+    assert steps_of(proc) == ["✓ 1 unlock", "✓ 2 relock", "✓ 3 unlock", "✓ 4 verify"]
+    assert (sandbox.count("Logout"), sandbox.sign_ins()) == (3, 4)
+
+
+def test_a_new_client_registration_runs_the_roundtrip_again(sandbox: Sandbox, rich: TestHome) -> None:
+    assert keyrack_set(sandbox).returncode == 0
+    (rich.keyrack / "clients" / f"{SESSION}.json").unlink()  # as when the registration expired
+    proc = keyrack_set(sandbox)
+    assert proc.returncode == 0, proc.stderr
+    assert steps_of(proc) == ["✓ 1 unlock", "✓ 2 relock", "✓ 3 unlock", "✓ 4 verify"]
+    assert sandbox.count("RegisterClient") == 2 and sandbox.count("Logout") == 2
+    assert steps_of(keyrack_set(sandbox)) == ["✓ 1 unlock", "✓ 2 verify"]  # the new one is proven now
+
+
+def test_an_account_the_user_does_not_have_fails_at_once_listing_theirs(sandbox: Sandbox, rich: TestHome) -> None:
+    proc = keyrack_set(sandbox, account="999999999999")
+    assert proc.returncode == 2
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "failed at step 1 (unlock): account 999999999999 is not one of yours" in last
+    assert "yours: Production (111111111111), Staging (222222222222)" in last
+    assert "back as it was" in last and "--account-id 111111111111" in last
+    assert steps_of(proc) == ["✗ 1 unlock"] and sandbox.sign_ins() == 1  # no relock, no second trip
+    assert rich.config.read_bytes() == RICH
 
 
 # -- hostile input: exit 2, one line, the file untouched, no network -----------

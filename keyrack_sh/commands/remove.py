@@ -14,7 +14,7 @@ import json
 import os
 import sys
 
-from keyrack_sh import cache, config_writer, engine, prompt_state, validate
+from keyrack_sh import cache, config_writer, engine, prompt_state, roundtrip, validate
 from keyrack_sh.errors import UserError
 from keyrack_sh.vaults.base import RelockResult
 
@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     cache.remove_role_creds(args.profile)
     if plan.session_removed:
         cache.remove_client(plan.session)
+        roundtrip.forget_proof(plan.session)
     if args.json:
         print(json.dumps({"profile": args.profile, "session": plan.session,
                           "session_removed": plan.session_removed, "relocked": relocked is not None,

@@ -120,7 +120,7 @@ def _step_printer(args: argparse.Namespace) -> Callable[[Any], None]:
         mark = "✓" if step.ok else "✗"
         if colour:
             mark = f"\033[32m{mark}\033[0m" if step.ok else f"\033[31m{mark}\033[0m"
-        branch = "└─" if (not step.ok or count[0] == 4) else "├─"
+        branch = "└─" if step.last else "├─"
         print(f"{branch} {mark} {count[0]} {step.name:<7} {step.detail}", flush=True)
     return show
 
@@ -145,6 +145,7 @@ def _restore_prompt_file(profile: str, before: bytes | None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     _validate(args)
+    signed_in_for = None
     if _missing(args):
         _fill_from_config(args)  # only then: parsing a big config costs tens of milliseconds
         _validate(args)  # what the file says is input too
@@ -155,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
                                  "--account-id ID --role-name ROLE")
         from keyrack_sh.vaults import guided
 
-        guided.fill(args)
+        signed_in_for = guided.fill(args)  # its sign-in, if any, is the roundtrip's step 1
         _validate(args)
 
     from keyrack_sh import prompt_state, roundtrip
@@ -164,7 +165,9 @@ def run(args: argparse.Namespace) -> int:
     vault = IdentityCenterVault()
     prompt_before = _save_prompt_file(args.profile)
     plan = vault.set(_request(args), _approver(args))
-    signed_in_before = paths.token_file(plan.session.name).exists()
+    signed_in_before = getattr(args, "signed_in_before", None)
+    if signed_in_before is None or signed_in_for is None:
+        signed_in_before = paths.token_file(plan.session.name).exists()
     out: dict[str, Any] = {"ok": True, "profile": plan.profile.name, "session": plan.session.name,
                            "config": str(plan.path), "profile_action": plan.profile_action,
                            "session_action": plan.session_action, "changed": plan.changed,
@@ -185,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
                 for warning in out["warnings"]:
                     print(f"keyrack: warning: {warning}", file=sys.stderr)
         else:
-            _roundtrip(args, vault, plan, out)
+            _roundtrip(args, vault, plan, out, signed_in_for)
     except roundtrip.RoundtripFailure as failure:
         outcome = config_writer.restore(plan)
         _restore_prompt_file(plan.profile.name, prompt_before)
@@ -201,6 +204,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.no_verify:
         print(f"not verified (--no-verify); prove it with: keyrack unlock {plan.profile.name}")
     else:
+        if not out.get("roundtrip"):
+            print(f"sso-session {plan.session.name} passed its roundtrip before, so it was not signed out "
+                  f"(keyrack set {plan.profile.name} --roundtrip runs it again)")
         print(f"ready: AWS_PROFILE={plan.profile.name} aws sts get-caller-identity")
     return 0
 
@@ -227,13 +233,15 @@ def _said(action: str) -> str:
             "reuse": "reused"}.get(action, action)
 
 
-def _roundtrip(args: argparse.Namespace, vault: Any, plan: Plan, out: dict[str, Any]) -> None:
+def _roundtrip(args: argparse.Namespace, vault: Any, plan: Plan, out: dict[str, Any],
+               signed_in_for: str | None = None) -> None:
     from keyrack_sh import roundtrip
 
     flow = "device" if args.device_code else (plan.profile.login or "pkce")
     try:
         result = roundtrip.run(vault, plan.profile, plan.session, flow=flow, no_browser=args.no_browser,
-                               on_step=_step_printer(args))
+                               on_step=_step_printer(args), signed_in_for=signed_in_for,
+                               force=bool(getattr(args, "roundtrip", False)) or plan.session_action == "add")
     except roundtrip.RoundtripFailure as failure:
         out.update(ok=False, failed_step=failure.step, error=failure.error.message, **failure.result.to_json())
         if args.json:

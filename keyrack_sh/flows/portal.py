@@ -21,6 +21,10 @@ class Unauthorized(UserError):
         self.detail = detail
 
 
+class NoAccess(UserError):
+    """The portal says the user has nothing in that account (ForbiddenException, ResourceNotFound)."""
+
+
 def role_credentials(session: SsoSession, access_token: str, account_id: str, role_name: str) -> dict[str, Any]:
     """credential_process JSON for the role, from GetRoleCredentials."""
     try:
@@ -69,6 +73,9 @@ def _every_page(session: SsoSession, operation: str, key: str, what: str, **para
             out.extend(page.get(key, []))
         return out
     except Exception as exc:
-        if aws.error_code(exc) == "UnauthorizedException":
+        code = aws.error_code(exc)
+        if code == "UnauthorizedException":
             raise Unauthorized("token rejected") from None
+        if code in ("ForbiddenException", "ResourceNotFoundException", "AccessDeniedException"):
+            raise NoAccess(f"IAM Identity Center refused {what} ({code})") from None
         raise aws.translate(exc, what) from None

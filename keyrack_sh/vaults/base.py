@@ -57,3 +57,13 @@ class Vault(Protocol):
 
     def status(self, session_name: str) -> VaultStatus:
         """The session's state, from local files only."""
+
+    def accounts(self, session: SsoSession) -> list[dict[str, Any]]:
+        """The accounts the signed-in user can reach ({"accountId", "accountName"}), never signing in."""
+
+    def roles(self, session: SsoSession, account_id: str) -> list[str] | None:
+        """The user's role names in `account_id`; None when the account is not one of theirs."""
+
+    def proof_key(self, session: SsoSession) -> str | None:
+        """A secretless fingerprint of what a passed roundtrip proved (the client registration
+        and where it signs in); None when there is nothing to prove yet. A new one means a new roundtrip."""

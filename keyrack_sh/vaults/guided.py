@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from keyrack_sh import config_writer, validate
+from keyrack_sh import config_writer, paths, validate
 from keyrack_sh.errors import UserError
 from keyrack_sh.profiles import SsoSession
 
@@ -89,8 +89,12 @@ def suggest_profile_name(account_name: str, role_name: str) -> str:
     return name if re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,63}", name) else "aws"
 
 
-def fill(args: argparse.Namespace) -> None:
-    """Complete `args` by asking; signs in to list the accounts and roles."""
+def fill(args: argparse.Namespace) -> str | None:
+    """Complete `args` by asking; signs in to list the accounts and roles.
+
+    Returns why it signed in (the roundtrip's step 1 says so), None when it did
+    not; `args.signed_in_before` says whether the session had a token already.
+    """
     from keyrack_sh import engine
     from keyrack_sh.flows import portal
 
@@ -103,8 +107,10 @@ def fill(args: argparse.Namespace) -> None:
 
     if not (args.account_id and args.role_name):
         flow = "device" if args.device_code else "pkce"
+        args.signed_in_before = paths.token_file(session.name).exists()
         print(f"Signing in to {args.start_url} to list your accounts...")
         engine.unlock(session, flow=flow, no_browser=args.no_browser)
+        signed_in_for: str | None = "to list your accounts"
         token = engine.access_token(session, policy="never")
         account: dict[str, Any] | None = None
         if not args.account_id:
@@ -126,8 +132,10 @@ def fill(args: argparse.Namespace) -> None:
         account_name = str(account.get("accountName", "")) if account else args.account_id
     else:
         account_name = args.account_id
+        signed_in_for = None
     if not args.profile:
         args.profile = _ask_valid("Profile name", validate.profile_name,
                                   suggest_profile_name(account_name, args.role_name))
     if not args.region:
         args.region = _ask_valid("Default region for the profile's AWS calls", validate.region, args.sso_region)
+    return signed_in_for
