@@ -183,3 +183,44 @@ def test_on_a_terminal_changed_values_are_shown_and_asked_for(
     assert term.wait() == 0, term.seen
     assert isolated_home.config.read_bytes() == written.replace(b"= AdminRole", b"= ReadOnly")
     assert sandbox.calls == []
+
+
+def test_on_a_real_terminal_menus_take_arrow_keys_and_typing_filters(
+        sandbox: Sandbox, isolated_home: TestHome, env: dict[str, str], tmp_path: Path) -> None:
+    import shutil
+
+    from shell_support import Tmux
+
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed")
+    sandbox.set_accounts(many_accounts(45))
+    term = Tmux([sys.executable, "-m", "keyrack_sh", "set", "--start-url", sandbox.start_url,
+                 "--sso-region", sandbox.region], {**env, "TERM": "xterm-256color"}, tmp_path)
+    try:
+        term.wait_for(r"choose an account \(arrow keys, type to filter, Enter\)", timeout=60)
+        term.type("account 04")  # filters: Account 040..044
+        screen = term.wait_for(r"/ account 04")
+        assert "Account 039" not in screen and "Account 044" in screen
+        term.send("Down", "Enter")  # from Account 040 to 041
+        term.wait_for(r"choose a role", timeout=30)
+        term.send("Down", "Enter")  # Role00, then Role01
+        term.wait_last(r"Profile name \[account-041.role01\]:", timeout=30)
+        term.send("Enter")
+        term.wait_last(r"Default region .*\[us-east-1\]:")
+        term.send("Enter")
+        screen = term.wait_for(r"ready: AWS_PROFILE=account-041.role01", timeout=120)
+        assert "^[" not in screen
+    finally:
+        term.close()
+    assert boto3_identity("account-041.role01") == assumed_role_arn("300000000041", "Role01")
+    assert sandbox.sign_ins() == 2
+
+
+def test_without_a_capable_terminal_the_menus_stay_numbered(monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from keyrack_sh.vaults import guided
+
+    monkeypatch.setenv("TERM", "dumb")
+    monkeypatch.setattr("builtins.input", lambda prompt: "2")
+    assert guided._choose("Roles:", ["A", "B"], "a role") == 1
+    assert "  2) B" in capsys.readouterr().out

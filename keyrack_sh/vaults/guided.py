@@ -36,8 +36,23 @@ def _ask_valid(prompt: str, check: Callable[[str], str], default: str | None = N
             print(f"  {exc.message}")
 
 
+def _menu_terminal() -> bool:
+    """A terminal that can run an arrow-key menu (else: the numbered list, typed answers)."""
+    import os
+    import sys
+
+    return (sys.stdin.isatty() and sys.stdout.isatty() and os.environ.get("TERM", "dumb") != "dumb"
+            and not os.environ.get("KEYRACK_NO_TTY"))
+
+
 def _choose(title: str, rows: list[str], what: str) -> int:
-    """Print numbered rows; return the index picked (by number)."""
+    """Let the user pick one row; return its index.
+
+    On a capable terminal an arrow-key menu where typing filters the rows (an
+    organisation has hundreds of accounts); else numbered rows and a number.
+    """
+    if len(rows) > 1 and _menu_terminal():
+        return _menu(title, rows, what)
     print(title)
     width = len(str(len(rows)))
     for i, row in enumerate(rows, 1):
@@ -49,6 +64,21 @@ def _choose(title: str, rows: list[str], what: str) -> int:
         raise UserError(f"type a number from 1 to {len(rows)} to choose {what}")
 
     return int(_ask_valid(f"Choose {what}", check, "1" if len(rows) == 1 else None)) - 1
+
+
+def _menu(title: str, rows: list[str], what: str) -> int:
+    import questionary  # only here: it loads prompt_toolkit (~0.2 s), never on a hot path
+
+    choices = [questionary.Choice(title=row, value=i) for i, row in enumerate(rows)]
+    try:
+        picked = questionary.select(f"{title.rstrip(':')}: choose {what}", choices=choices,
+                                    use_search_filter=True, use_jk_keys=False, use_shortcuts=False,
+                                    instruction="(arrow keys, type to filter, Enter)").unsafe_ask()
+    except EOFError:
+        raise UserError("cancelled; nothing changed") from None
+    if picked is None:
+        raise UserError("cancelled; nothing changed")
+    return int(picked)
 
 
 def _start_url(args: argparse.Namespace) -> None:
