@@ -75,7 +75,7 @@ def terminal_factory(env: dict[str, str]):
     made: list[Terminal] = []
 
     def make(*args: str) -> Terminal:
-        t = Terminal(list(args), env)
+        t = Terminal(list(args), {**env, "TERM": "dumb"})  # the numbered menus; tmux drives the arrow-key ones
         made.append(t)
         return t
 
