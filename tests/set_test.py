@@ -277,6 +277,18 @@ def test_a_new_client_registration_runs_the_roundtrip_again(sandbox: Sandbox, ri
     assert steps_of(keyrack_set(sandbox)) == ["✓ 1 unlock", "✓ 2 verify"]  # the new one is proven now
 
 
+def test_a_registration_with_another_expiry_is_proven_again(sandbox: Sandbox, rich: TestHome) -> None:
+    assert keyrack_set(sandbox).returncode == 0
+    client_file = rich.keyrack / "clients" / f"{SESSION}.json"
+    client = json.loads(client_file.read_text())
+    client["expiresAt"] = int(client["expiresAt"]) + 86400  # registered again under the same client id
+    client_file.write_text(json.dumps(client))
+    proc = keyrack_set(sandbox)
+    assert proc.returncode == 0, proc.stderr
+    assert steps_of(proc) == ["✓ 1 unlock", "✓ 2 relock", "✓ 3 unlock", "✓ 4 verify"]
+    assert sandbox.count("Logout") == 2
+
+
 def test_an_account_the_user_does_not_have_fails_at_once_listing_theirs(sandbox: Sandbox, rich: TestHome) -> None:
     proc = keyrack_set(sandbox, account="999999999999")
     assert proc.returncode == 2

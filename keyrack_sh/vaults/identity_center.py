@@ -49,5 +49,7 @@ class IdentityCenterVault:
         client = cache.read_client(session.name)
         if client is None:
             return None
-        what = "\n".join([client["clientId"], session.start_url, session.region, " ".join(session.scopes)])
+        # The registration's id and expiry: a re-registration, even one AWS gave the same id, is new.
+        what = "\n".join([client["clientId"], str(int(client["expiresAt"])), session.start_url, session.region,
+                          " ".join(session.scopes)])
         return hashlib.sha256(what.encode("utf-8")).hexdigest()[:32]
