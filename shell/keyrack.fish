@@ -154,7 +154,7 @@ function __keyrack_prompt_update --description 'keyrack: render KEYRACK_PROMPT f
     set -l token ''
     set -l time ''
     set -l kind locked
-    read -n 4096 session <"$dir/profiles/$profile"  # -n: a huge file costs 4096 characters at most
+    read -n 4096 session <"$dir/profiles/$profile" # -n: a huge file costs 4096 characters at most
     if string match -qr -- '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' "$session"; and test -f "$dir/sessions/$session"
         read -n 4096 state access end token <"$dir/sessions/$session"
     end

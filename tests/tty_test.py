@@ -3,12 +3,14 @@ user must see while the SDK waits goes to the terminal, not to stderr (which
 botocore swallows on success)."""
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
 import pty
 import select
 import shlex
+import signal
 import subprocess
 import termios
 import time
@@ -71,9 +73,14 @@ def test_a_waiter_tells_the_terminal_whom_it_waits_for(home: Home) -> None:
         proc, terminal = run_on_a_terminal(home, shlex.split(resources.credential_process_command("p2")),
                                            KEYRACK_LOCK_TIMEOUT="1")
         assert proc.returncode == 2 and proc.stdout == ""
-        assert f"waiting for the unlock of sso-session 's1' held by pid {holder.pid}" in terminal
+        # The lock is held by the sign-in child the credential_process forked (it outlives its caller).
+        signing_in = int(pid_file.read_text().split()[0])
+        assert f"waiting for the unlock of sso-session 's1' held by pid {signing_in}" in terminal
         assert proc.stderr.count("\n") == 1 and "gave up after 1 s" in proc.stderr
     finally:
+        if pid_file.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
         holder.kill()
         holder.wait()
 
