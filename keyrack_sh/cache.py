@@ -10,9 +10,11 @@ All writes are atomic, 0600 files in 0700 folders.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -175,17 +177,82 @@ def role_creds_from_portal(role_credentials: dict[str, Any], account_id: str) ->
     }
 
 
+@dataclass(frozen=True)
+class SignIn:
+    """Which sign-in a token file holds, as role credentials fetched with it are bound to.
+
+    `stamp`: the token file's version (hotpath.file_stamp), what the hit compares with one stat;
+    "-" when the file changed while it was read (then only `lineage` can vouch). `lineage`: short
+    sha256 digests of the access token and the refresh token: a refresh of the same sign-in by
+    any tool that keeps the refresh token (or the same access token rewritten) is still the same
+    sign-in; a new sign-in brings both anew.
+    """
+
+    stamp: str
+    lineage: str
+
+    def same(self, stamp: str, lineage: str) -> bool:
+        """True if credentials stored with (stamp, lineage) belong to this sign-in."""
+        if self.stamp != "-" and stamp == self.stamp:
+            return True
+        mine, theirs = self.lineage.split("."), lineage.split(".")
+        if len(mine) != 2 or len(theirs) != 2:
+            return False
+        return mine[0] == theirs[0] or (mine[1] != "-" and mine[1] == theirs[1])
+
+
+def _digest(secret: Any) -> str:
+    if not isinstance(secret, str) or not secret:
+        return "-"
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()[:16]
+
+
+def lineage(token: dict[str, Any]) -> str:
+    return f"{_digest(token.get('accessToken'))}.{_digest(token.get('refreshToken'))}"
+
+
+def _token_stamp(session: str) -> str | None:
+    return hotpath.file_stamp(str(paths.token_file(session)))
+
+
+def sign_in_of(session: str, token: dict[str, Any]) -> SignIn:
+    """The sign-in `token` (just used, or just written) belongs to, with the file's stamp if the file holds it."""
+    before = _token_stamp(session)
+    current = read_token(session)
+    after = _token_stamp(session)
+    same_file = before is not None and before == after and current is not None
+    holds = same_file and current is not None and current.get("accessToken") == token.get("accessToken")
+    return SignIn(stamp=before if holds and before else "-", lineage=lineage(token))
+
+
+def current_sign_in(session: str) -> tuple[SignIn, dict[str, Any]] | None:
+    """The sign-in the session's token file holds now, with the token; None without a readable one."""
+    for _ in range(3):  # another tool may be rewriting it: look again, briefly
+        before = _token_stamp(session)
+        token = read_token(session)
+        if token is None or before is None:
+            return None
+        if _token_stamp(session) == before:
+            return SignIn(stamp=before, lineage=lineage(token)), token
+    return None
+
+
 def write_role_creds(profile: str, session: str, account: str, role: str, creds: dict[str, Any],
-                     stamp: str) -> None:
+                     stamp: str, sign_in: SignIn) -> None:
+    """Store `creds` as the profile's hot-path answer, bound to the config version and the sign-in."""
     expires = int(parse_time(creds["Expiration"]) or 0)
     private_parents(paths.creds_file(profile))
-    header = (f"{CREDS_MAGIC} {CREDS_VERSION} {expires} {session} {account} {role} {stamp} "
-              f"{paths.token_file(session).name} {profile}")
+    header = " ".join([CREDS_MAGIC, CREDS_VERSION, str(expires),
+                       *creds_identity(profile, session, account, role, stamp, sign_in)])
     atomic.write_text(paths.creds_file(profile), header + "\n" + json.dumps(creds, separators=(", ", ": ")) + "\n")
 
 
 def read_role_creds(path: Path) -> tuple[list[str], dict[str, Any]] | None:
-    """(header fields after magic+version, payload) of a creds file, or None if unusable."""
+    """(header fields after magic+version, payload) of a creds file, or None if unusable.
+
+    The fields: expires, session, account, role, config stamp, token file name, sign-in
+    stamp, sign-in lineage, profile.
+    """
     data = safe_io.read(path, hotpath.CREDS_LIMIT)  # ours, regular, small: as the hit reads it
     if data is None:
         return None
@@ -195,7 +262,8 @@ def read_role_creds(path: Path) -> tuple[list[str], dict[str, Any]] | None:
         payload = json.loads(body.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
         return None
-    if len(header) != 9 or header[0] != CREDS_MAGIC or header[1] != CREDS_VERSION or not isinstance(payload, dict):
+    if (len(header) != hotpath.CREDS_FIELDS or header[0] != CREDS_MAGIC or header[1] != CREDS_VERSION
+            or not isinstance(payload, dict)):
         return None
     # Only a complete answer whose own Expiration is the header's: anything else is never served.
     if not all(isinstance(payload.get(k), str) and payload[k] for k in _PAYLOAD_KEYS):
@@ -205,31 +273,38 @@ def read_role_creds(path: Path) -> tuple[list[str], dict[str, Any]] | None:
     return header[2:], payload
 
 
-def find_role_creds(session: str, account: str, role: str, min_left: float) -> dict[str, Any] | None:
-    """Cached credentials of any profile with this (session, account, role) and `min_left` s to go.
+def find_role_creds(session: str, account: str, role: str,
+                    min_left: float) -> tuple[dict[str, Any], SignIn] | None:
+    """Cached credentials of any profile with this (session, account, role), `min_left` s to go,
+    fetched by the sign-in the session's token file holds now; with that sign-in.
 
-    None while the session's token file is missing (`aws sso logout`, a relock):
-    credentials of a signed-out session are never handed out again.
+    None while the token file is missing or unreadable (`aws sso logout`, a relock, a file being
+    rewritten): credentials of a signed-out session, or of another sign-in (another user), are
+    never handed out again.
     """
-    if not paths.token_file(session).exists():
+    current = current_sign_in(session)
+    if current is None:
         return None
+    sign_in = current[0]
     now = time.time()
     best: tuple[int, dict[str, Any]] | None = None
     for path in _creds_files():
         entry = read_role_creds(path)
         if entry is None:
             continue
-        (expires, sess, acct, rl, _stamp, _token, _profile), payload = entry
+        (expires, sess, acct, rl, _stamp, _token, signin_stamp, signin_lineage, _profile), payload = entry
         if (sess, acct, rl) != (session, account, role) or not expires.isdigit():
+            continue
+        if not sign_in.same(signin_stamp, signin_lineage):
             continue
         if int(expires) - now > min_left and (best is None or int(expires) > best[0]):
             best = (int(expires), payload)
-    return best[1] if best else None
+    return (best[1], sign_in) if best else None
 
 
-def creds_identity(profile: str, session: str, account: str, role: str, stamp: str) -> list[str]:
+def creds_identity(profile: str, session: str, account: str, role: str, stamp: str, sign_in: SignIn) -> list[str]:
     """The header fields after `expires` that make a creds file the profile's current answer."""
-    return [session, account, role, stamp, paths.token_file(session).name, profile]
+    return [session, account, role, stamp, paths.token_file(session).name, sign_in.stamp, sign_in.lineage, profile]
 
 
 def own_role_creds(profile: str, session: str, account: str, role: str, stamp: str,
@@ -237,17 +312,36 @@ def own_role_creds(profile: str, session: str, account: str, role: str, stamp: s
     """The profile's own creds file, if it is exactly what the hot path would serve now.
 
     Same session, account, role, config stamp and token file, `min_left` s to
-    go, and the session's token file still there. Reads only, writes nothing.
+    go, and the session's token file still the very version the credentials
+    came with. Reads only, writes nothing.
     """
-    if not paths.token_file(session).exists():
+    token_stamp = _token_stamp(session)
+    if token_stamp is None:
         return None
     entry = read_role_creds(paths.creds_file(profile))
     if entry is None:
         return None
     (expires, *identity), payload = entry
-    if identity != creds_identity(profile, session, account, role, stamp) or not expires.isdigit():
+    if identity[:5] != [session, account, role, stamp, paths.token_file(session).name] or not expires.isdigit():
+        return None
+    if identity[5] != token_stamp or identity[7] != profile:
         return None
     return payload if int(expires) - time.time() > min_left else None
+
+
+def rebind_role_creds(session: str, old: dict[str, Any], new: SignIn) -> None:
+    """After keyrack refreshed `old` into the sign-in `new` (same sign-in, new token file):
+    the session's credentials fetched with `old` stay served (a refresh needs no new fetch)."""
+    before = lineage(old)
+    for path in _creds_files():
+        entry = read_role_creds(path)
+        if entry is None:
+            continue
+        fields, payload = entry
+        if fields[1] != session or fields[7] != before:
+            continue
+        header = " ".join([CREDS_MAGIC, CREDS_VERSION, *fields[:6], new.stamp, new.lineage, fields[8]])
+        atomic.write_text(path, header + "\n" + json.dumps(payload, separators=(", ", ": ")) + "\n")
 
 
 def remove_role_creds_of_session(session: str) -> list[Path]:
@@ -277,7 +371,8 @@ def _header(path: Path) -> list[str] | None:
     if data is None:
         return None
     header = data.partition(b"\n")[0].decode("utf-8", "replace").split()
-    return header if len(header) == 9 and header[0] == CREDS_MAGIC else None
+    # Format 3 (9 fields) and 4 (11): both name the session fourth, so old files go with it too.
+    return header if len(header) in (9, hotpath.CREDS_FIELDS) and header[0] == CREDS_MAGIC else None
 
 
 def _creds_temps() -> list[Path]:

@@ -199,6 +199,8 @@ def _sign_in(session: SsoSession, *, flow: str, no_browser: bool, client_name: s
             client = register.client_for(session, client_name=client_name, flow=flow, force=True)
             token = run(session, client, no_browser=no_browser, timeout=signin_timeout())
         cache.write_token(session.name, token)
+        # A new sign-in (maybe another user): nothing fetched with an earlier one stays behind.
+        cache.remove_role_creds_of_session(session.name)
     finally:
         os.environ.pop(SIGNING_IN_ENV, None)
     info = _record(session.name, token, signed_in_at=started)
@@ -232,6 +234,8 @@ def _refresh(session: SsoSession, token: dict[str, Any]) -> dict[str, Any] | Non
             return current
         return None
     cache.write_token(session.name, new)
+    # The same sign-in, renewed by us: its role credentials stay served (no new fetch per refresh).
+    cache.rebind_role_creds(session.name, token, cache.sign_in_of(session.name, new))
     _record(session.name, new)
     return new
 
@@ -309,9 +313,9 @@ def credentials(profile: Profile, session: SsoSession, *, policy: str, flow: str
     # nothing hangs for minutes behind a browser window someone else left open.
     wait = lock_timeout() if allowed else min(lock_timeout(), NO_SIGNIN_LOCK_WAIT)
     with lock.session_lock(session.name, timeout=wait, on_wait=on_wait):
-        hit = cache.find_role_creds(session.name, profile.account_id, profile.role_name, min_left)
-        if hit is not None:
-            return _remember(profile, session, hit, stamp)
+        found = cache.find_role_creds(session.name, profile.account_id, profile.role_name, min_left)
+        if found is not None:
+            return _remember(profile, session, *found, stamp)
         return _fetch_locked(profile, session, policy=policy, flow=flow or profile.login or "pkce",
                              no_browser=no_browser, stamp=stamp)
 
@@ -323,12 +327,14 @@ def _mark_managed(profile: Profile) -> None:
         prompt_state.write_profile(profile.name, profile.session)
 
 
-def _remember(profile: Profile, session: SsoSession, creds: dict[str, Any], stamp: str) -> dict[str, Any]:
+def _remember(profile: Profile, session: SsoSession, creds: dict[str, Any], sign_in: cache.SignIn,
+              stamp: str) -> dict[str, Any]:
     """Make `creds` the profile's hot-path answer, unless it already is (a herd rewrites nothing)."""
     current = cache.read_role_creds(paths.creds_file(profile.name))
     if current is None or current[1] != creds or current[0][1:] != cache.creds_identity(
-            profile.name, session.name, profile.account_id, profile.role_name, stamp):
-        cache.write_role_creds(profile.name, session.name, profile.account_id, profile.role_name, creds, stamp)
+            profile.name, session.name, profile.account_id, profile.role_name, stamp, sign_in):
+        cache.write_role_creds(profile.name, session.name, profile.account_id, profile.role_name, creds, stamp,
+                               sign_in)
     return creds
 
 
@@ -346,7 +352,7 @@ def _fetch_locked(profile: Profile, session: SsoSession, *, policy: str, flow: s
             prompt_state.mark_locked(session.name)
             token = None
         else:
-            return _store(profile, session, creds, stamp)
+            return _store(profile, session, creds, stamp, token)
     if not may_sign_in(policy):
         raise _locked_error(session.name, profile.name, policy)
     _sign_in(session, flow=flow, no_browser=no_browser, client_name=None)
@@ -358,10 +364,12 @@ def _fetch_locked(profile: Profile, session: SsoSession, *, policy: str, flow: s
     except portal.Unauthorized:
         raise ServiceError(f"IAM Identity Center rejected a token it just issued for {session.name!r}",
                            hint=f"keyrack unlock {profile.name}") from None
-    return _store(profile, session, creds, stamp)
+    return _store(profile, session, creds, stamp, token)
 
 
-def _store(profile: Profile, session: SsoSession, creds: dict[str, Any], stamp: str) -> dict[str, Any]:
+def _store(profile: Profile, session: SsoSession, creds: dict[str, Any], stamp: str,
+           token: dict[str, Any]) -> dict[str, Any]:
+    """Cache `creds`, bound to the sign-in of `token`, the one they were fetched with."""
     expires = cache.parse_time(creds.get("Expiration")) or 0.0
     if expires <= time.time():
         # Fresh from IAM Identity Center yet expired here: this machine's clock is ahead. Serving
@@ -370,7 +378,8 @@ def _store(profile: Profile, session: SsoSession, creds: dict[str, Any], stamp: 
                         f"{creds.get('Expiration')}, already past by this computer's clock "
                         f"({cache.iso_z(time.time())}): the clock is wrong",
                         hint="sync the clock: sudo timedatectl set-ntp true")
-    cache.write_role_creds(profile.name, session.name, profile.account_id, profile.role_name, creds, stamp)
+    cache.write_role_creds(profile.name, session.name, profile.account_id, profile.role_name, creds, stamp,
+                           cache.sign_in_of(session.name, token))
     return creds
 
 

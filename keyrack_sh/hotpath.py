@@ -21,7 +21,8 @@ from keyrack_sh import safe_io
 MIN_LEFT = 20 * 60  # hand out nothing botocore would ask for again soon
 SIGNING_IN_ENV = "KEYRACK_SIGNING_IN"  # set while we sign in: our own children never wait on us
 CREDS_MAGIC = "keyrack-creds"
-CREDS_VERSION = "3"
+CREDS_VERSION = "4"
+CREDS_FIELDS = 11
 _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
 
 
@@ -48,13 +49,21 @@ def sso_cache_dir() -> str:
     return _expand("~/.aws/sso/cache")
 
 
-def config_stamp() -> str:
-    # ctime too: `cp -p` or `touch -r` can restore the mtime of a same-size edit, never the ctime.
+def file_stamp(path: str) -> str | None:
+    """Identity of a file's current version (inode:size:mtime_ns:ctime_ns), or None when absent.
+
+    ctime too: `cp -p` or `touch -r` can restore the mtime of a same-size edit, never the ctime;
+    and every write changes one of them, whether by os.replace (a new inode) or in place.
+    """
     try:
-        st = os.stat(config_file())
+        st = os.stat(path)
     except OSError:
-        return "0:0:0:0"
+        return None
     return "%d:%d:%d:%d" % (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def config_stamp() -> str:
+    return file_stamp(config_file()) or "0:0:0:0"
 
 
 def valid_name(profile: str) -> bool:
@@ -75,7 +84,7 @@ def cached(profile: str) -> bytes | None:
         return None
     header_line, _, payload = data.partition(b"\n")
     header = header_line.split()
-    if len(header) != 9 or header[0] != b"keyrack-creds" or header[1] != b"3":
+    if len(header) != CREDS_FIELDS or header[0] != b"keyrack-creds" or header[1] != b"4":
         return None
     try:
         expires = int(header[2])
@@ -84,17 +93,17 @@ def cached(profile: str) -> bytes | None:
     if expires - time.time() <= MIN_LEFT or header[6].decode("ascii", "replace") != config_stamp():
         return None
     # The file's own profile: on a case-insensitive file system `Prod` and `prod` share one file.
-    if header[8].decode("ascii", "replace") != profile:
+    if header[10].decode("ascii", "replace") != profile:
         return None
     if not well_formed(payload, expires):
         return None  # torn, hand-edited or not keyrack's: a miss, and the slow path rewrites it
-    # The session's SSO token must still exist: after `aws sso logout` nothing is served.
+    # Only for the sign-in that fetched it: the session's token file must be the very version the
+    # credentials came with. A sign-out (`aws sso logout`, a relock) removes it; a new sign-in, a
+    # refresh by another tool or any other rewrite changes its stamp (then the slow path decides).
     token = header[7].decode("ascii", "replace")
     if "/" in token or token.startswith("."):
         return None
-    try:
-        os.stat(sso_cache_dir() + "/" + token)
-    except OSError:
+    if file_stamp(sso_cache_dir() + "/" + token) != header[8].decode("ascii", "replace"):
         return None
     return payload
 

@@ -67,18 +67,23 @@ def test_a_refresh_token_keeps_an_expired_session_alive_until_its_registration_e
     assert not cache.token_might_work({**live, "registrationExpiresAt": cache.iso_z(time.time() - 1)})
 
 
-def signed_in(session: str) -> None:
-    cache.write_token(session, {"accessToken": "at", "expiresAt": cache.iso_z(time.time() + 3600)})
+def signed_in(session: str, access: str = "at", refresh: str | None = "rt") -> cache.SignIn:
+    """A token file for `session` (one sign-in), and the sign-in role credentials get bound to."""
+    token = {"accessToken": access, "expiresAt": cache.iso_z(time.time() + 3600)}
+    if refresh:
+        token["refreshToken"] = refresh
+    cache.write_token(session, token)
+    return cache.sign_in_of(session, token)
 
 
 def test_role_credentials_are_shared_by_profiles_of_the_same_role_only(private_home: Path) -> None:
-    signed_in("s1")
+    s1 = signed_in("s1")
     signed_in("s2")
-    cache.write_role_creds("a", "s1", "111111111111", "Admin", creds(3600, "ASIAA"), "1:2:3")
-    cache.write_role_creds("b", "s1", "111111111111", "ReadOnly", creds(3600, "ASIAB"), "1:2:3")
-    cache.write_role_creds("c", "s1", "111111111111", "Admin", creds(600, "ASIAC"), "1:2:3")
-    assert cache.find_role_creds("s1", "111111111111", "Admin", 960)["AccessKeyId"] == "ASIAA"
-    assert cache.find_role_creds("s1", "111111111111", "ReadOnly", 960)["AccessKeyId"] == "ASIAB"
+    cache.write_role_creds("a", "s1", "111111111111", "Admin", creds(3600, "ASIAA"), "1:2:3", s1)
+    cache.write_role_creds("b", "s1", "111111111111", "ReadOnly", creds(3600, "ASIAB"), "1:2:3", s1)
+    cache.write_role_creds("c", "s1", "111111111111", "Admin", creds(600, "ASIAC"), "1:2:3", s1)
+    assert cache.find_role_creds("s1", "111111111111", "Admin", 960)[0]["AccessKeyId"] == "ASIAA"
+    assert cache.find_role_creds("s1", "111111111111", "ReadOnly", 960)[0]["AccessKeyId"] == "ASIAB"
     assert cache.find_role_creds("s2", "111111111111", "Admin", 960) is None
     assert cache.find_role_creds("s1", "111111111111", "Admin", 4000) is None
     assert paths.creds_file("a").stat().st_mode & 0o777 == 0o600
@@ -86,19 +91,21 @@ def test_role_credentials_are_shared_by_profiles_of_the_same_role_only(private_h
 
 def test_the_creds_file_has_the_header_the_hot_path_reads() -> None:
     c = creds(3600)
-    cache.write_role_creds("p", "s1", "111111111111", "Admin", c, "9:8:7")
+    s1 = signed_in("s1")
+    cache.write_role_creds("p", "s1", "111111111111", "Admin", c, "9:8:7", s1)
     header, payload = paths.creds_file("p").read_text().splitlines()
-    assert header.split() == ["keyrack-creds", "3", str(int(cache.parse_time(c["Expiration"]))), "s1",
-                              "111111111111", "Admin", "9:8:7", paths.token_file("s1").name, "p"]
+    st = paths.token_file("s1").stat()
+    assert header.split() == ["keyrack-creds", "4", str(int(cache.parse_time(c["Expiration"]))), "s1",
+                              "111111111111", "Admin", "9:8:7", paths.token_file("s1").name,
+                              f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}", s1.lineage, "p"]
     assert json.loads(payload) == c
+    assert "at" not in s1.lineage.split(".") and len(s1.lineage) == 33  # digests, not the tokens
 
 
 def test_a_signed_out_sessions_role_credentials_are_found_by_no_one() -> None:
     # `aws sso logout` deletes the token file and nothing else.
-    cache.write_role_creds("a", "s1", "111111111111", "Admin", creds(3600), "1:2:3")
-    assert cache.find_role_creds("s1", "111111111111", "Admin", 960) is None
-    assert cache.own_role_creds("a", "s1", "111111111111", "Admin", "1:2:3", 960) is None
-    signed_in("s1")
+    s1 = signed_in("s1")
+    cache.write_role_creds("a", "s1", "111111111111", "Admin", creds(3600), "1:2:3", s1)
     assert cache.find_role_creds("s1", "111111111111", "Admin", 960) is not None
     assert cache.own_role_creds("a", "s1", "111111111111", "Admin", "1:2:3", 960) is not None
     # Only the profile's own, exactly matching file counts as its own.
@@ -109,8 +116,43 @@ def test_a_signed_out_sessions_role_credentials_are_found_by_no_one() -> None:
     assert cache.own_role_creds("a", "s1", "111111111111", "Admin", "1:2:3", 960) is None
 
 
+def test_credentials_of_an_earlier_sign_in_are_never_found_after_a_new_one() -> None:
+    # `aws sso logout` then `aws sso login` (or another user signing in): a new token file.
+    s1 = signed_in("s1")
+    cache.write_role_creds("a", "s1", "111111111111", "Admin", creds(3600), "1:2:3", s1)
+    signed_in("s1", access="at2", refresh="rt2")
+    assert cache.find_role_creds("s1", "111111111111", "Admin", 960) is None
+    assert cache.own_role_creds("a", "s1", "111111111111", "Admin", "1:2:3", 960) is None
+
+
+@pytest.mark.parametrize("renewal", ["same refresh token", "same access token"])
+def test_the_same_sign_in_rewritten_by_another_tool_is_still_found_but_not_served_as_is(renewal: str) -> None:
+    s1 = signed_in("s1")
+    cache.write_role_creds("a", "s1", "111111111111", "Admin", creds(3600), "1:2:3", s1)
+    if renewal == "same refresh token":  # a refresh that did not rotate the refresh token
+        signed_in("s1", access="at2", refresh="rt")
+    else:  # the file rewritten with the same token (the AWS CLI v2 writes in place)
+        signed_in("s1", access="at", refresh=None)
+    found = cache.find_role_creds("s1", "111111111111", "Admin", 960)
+    assert found is not None and found[1].stamp != s1.stamp  # re-bound to the file as it is now
+    assert cache.own_role_creds("a", "s1", "111111111111", "Admin", "1:2:3", 960) is None
+
+
+def test_keyrack_s_own_refresh_keeps_the_sign_ins_credentials_served() -> None:
+    old = {"accessToken": "at", "refreshToken": "rt", "expiresAt": cache.iso_z(time.time() + 30)}
+    cache.write_token("s1", old)
+    cache.write_role_creds("a", "s1", "111111111111", "Admin", creds(3600), "1:2:3", cache.sign_in_of("s1", old))
+    cache.write_role_creds("b", "s1", "111111111111", "Admin", creds(3600), "1:2:3",
+                           cache.SignIn("-", "0123456789abcdef.fedcba9876543210"))  # another sign-in's
+    new = {"accessToken": "at2", "refreshToken": "rt2", "expiresAt": cache.iso_z(time.time() + 3600)}
+    cache.write_token("s1", new)
+    cache.rebind_role_creds("s1", old, cache.sign_in_of("s1", new))
+    assert cache.own_role_creds("a", "s1", "111111111111", "Admin", "1:2:3", 960) is not None
+    assert cache.own_role_creds("b", "s1", "111111111111", "Admin", "1:2:3", 960) is None
+
+
 def test_removing_a_sessions_role_credentials_leaves_other_sessions() -> None:
-    cache.write_role_creds("a", "s1", "111111111111", "Admin", creds(3600), "1:2:3")
-    cache.write_role_creds("b", "s2", "111111111111", "Admin", creds(3600), "1:2:3")
+    cache.write_role_creds("a", "s1", "111111111111", "Admin", creds(3600), "1:2:3", signed_in("s1"))
+    cache.write_role_creds("b", "s2", "111111111111", "Admin", creds(3600), "1:2:3", signed_in("s2"))
     assert cache.remove_role_creds_of_session("s1") == [paths.creds_file("a")]
     assert not paths.creds_file("a").exists() and paths.creds_file("b").exists()

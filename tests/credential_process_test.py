@@ -10,6 +10,8 @@ import time
 import pytest
 from engine_support import Home, arn, assert_one_line_failure, home  # noqa: F401 (fixture)
 
+from harness import assumed_role_arn, write_cli_v2_token
+
 AUTH = "authorization_code"
 REFRESH = "refresh_token"
 
@@ -221,7 +223,7 @@ def test_a_creds_file_of_the_old_format_is_a_miss_and_is_rewritten(home: Home) -
     second = unlocked(home, "p1")  # a miss: fetched again with the token, no sign-in
     assert second != first and home.sandbox.count("GetRoleCredentials") == 2
     assert home.sandbox.count("CreateToken") == 1
-    assert path.read_text().split()[1] == "3"
+    assert path.read_text().split()[1] == "4"
     assert unlocked(home, "p1") == second  # and the rewritten file is a hit again
     assert home.sandbox.count("GetRoleCredentials") == 2
 
@@ -331,3 +333,30 @@ def test_a_sign_in_whose_caller_dies_goes_on_caches_and_the_retry_opens_no_secon
     finally:
         kill_group(caller.pid)
         caller.wait()
+
+
+@pytest.mark.parametrize("how", ["a token file replaced by another tool", "keyrack relock and unlock"])
+def test_credentials_of_an_ended_sign_in_are_never_served_to_the_next(home: Home, how: str) -> None:
+    first = unlocked(home, "p1")
+    unlocked(home, "p1b")  # another profile's copy of the same role
+    home.sandbox.user = "bob"  # someone else signs in next
+    if how == "keyrack relock and unlock":
+        assert home.keyrack("relock", "p1").returncode == 0
+        assert home.keyrack("unlock", "p1").returncode == 0
+    else:  # e.g. `aws sso logout` + `aws sso login`: the file is simply there again, anew
+        write_cli_v2_token("s1", home.sandbox.issue_session(client_name="botocore-client-s1"), env=home.env)
+    for profile in ("p1", "p1b"):
+        again = unlocked(home, profile)
+        assert again["AccessKeyId"] != first["AccessKeyId"]
+    assert home.boto3_arn("p1") == assumed_role_arn("111111111111", "AdminRole", "bob")
+
+
+def test_keyrack_s_own_refresh_keeps_the_sign_ins_role_credentials(home: Home) -> None:
+    home.sandbox.set_lifetimes(access=5)  # under keyrack's 60-s margin: the next use refreshes
+    first = unlocked(home, "p1")
+    token = json.loads(home.token_file("s1").read_text())
+    assert unlocked(home, "p2")  # another role of the session: a refresh, then a fetch
+    assert json.loads(home.token_file("s1").read_text())["accessToken"] != token["accessToken"]
+    fetched = home.sandbox.count("GetRoleCredentials")
+    assert unlocked(home, "p1") == first  # served from the cache, not fetched again
+    assert home.sandbox.count("GetRoleCredentials") == fetched

@@ -40,11 +40,12 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 def store(profile: str = "fastp", expires_in: float = 3600, stamp: str | None = None, token: bool = True) -> dict:
     """The profile's creds file, and (unless `token` is False) the session's SSO token file."""
+    token_record = {"accessToken": "t", "expiresAt": cache.iso_z(time.time() + 3600)}
     if token:
-        cache.write_token("s1", {"accessToken": "t", "expiresAt": cache.iso_z(time.time() + 3600)})
+        cache.write_token("s1", token_record)
     creds = {**PAYLOAD, "Expiration": cache.iso_z(time.time() + expires_in)}
     cache.write_role_creds(profile, "s1", "111111111111", "AdminRole", creds,
-                           paths.config_stamp() if stamp is None else stamp)
+                           paths.config_stamp() if stamp is None else stamp, cache.sign_in_of("s1", token_record))
     return creds
 
 
@@ -75,11 +76,13 @@ def test_fast_resolves_paths_exactly_like_paths_module(home: dict[str, str], mon
 def test_the_header_names_the_sessions_token_file_and_the_stamp_has_ctime(home: dict[str, str]) -> None:
     store()
     header = paths.creds_file("fastp").read_text().splitlines()[0].split()
-    assert header[:2] == ["keyrack-creds", "3"]
+    assert header[:2] == ["keyrack-creds", "4"]
     assert header[7] == paths.token_file("s1").name
-    assert header[8] == "fastp"
+    assert header[10] == "fastp"
     st = os.stat(home["AWS_CONFIG_FILE"])
     assert header[6] == f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+    st = paths.token_file("s1").stat()  # the sign-in the credentials belong to: the token file's version
+    assert header[8] == f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
 
 def test_a_hit_prints_the_stored_json_and_nothing_else(home: dict[str, str]) -> None:
@@ -100,7 +103,8 @@ def test_the_cli_entry_answers_a_hit_the_same(home: dict[str, str]) -> None:
 
 
 @pytest.mark.parametrize("why", ["nearly expired", "config edited", "torn file", "signed out", "never signed in",
-                                 "format 1", "format 2", "mtime restored"])
+                                 "format 1", "format 2", "format 3", "mtime restored", "signed in again",
+                                 "token rewritten in place"])
 def test_a_stale_entry_is_a_miss_that_reaches_the_slow_path(home: dict[str, str], why: str) -> None:
     if why == "nearly expired":
         store(expires_in=19 * 60)
@@ -113,6 +117,25 @@ def test_a_stale_entry_is_a_miss_that_reaches_the_slow_path(home: dict[str, str]
         paths.token_file("s1").unlink()
     elif why == "never signed in":
         store(token=False)
+    elif why == "signed in again":  # `aws sso logout` + `aws sso login`, or a relock + unlock: a new file
+        store()
+        cache.write_token("s1", {"accessToken": "t2", "expiresAt": cache.iso_z(time.time() + 3600)})
+    elif why == "token rewritten in place":  # the AWS CLI v2 truncates and rewrites: same inode
+        store()
+        token = paths.token_file("s1")
+        text = token.read_text()
+        time.sleep(0.01)
+        with open(token, "r+") as f:
+            f.truncate(0)
+            f.write(text.replace('"t"', '"u"'))
+    elif why == "format 3":  # a file written before the sign-in was in the header
+        store()
+        path = paths.creds_file("fastp")
+        header, payload = path.read_text().split("\n", 1)
+        fields = header.split()
+        old = fields[:8] + fields[10:]
+        old[1] = "3"
+        path.write_text(" ".join(old) + "\n" + payload)
     elif why == "format 2":  # a file written before the profile's own name was in the header
         store()
         path = paths.creds_file("fastp")

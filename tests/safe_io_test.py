@@ -16,6 +16,7 @@ from keyrack_sh import atomic, cache, hotpath, safe_io
 from keyrack_sh.errors import UserError
 
 NOBODY = 65534  # another user: tests run as root in CI, and root can chown to anyone
+NO_SIGN_IN = cache.SignIn("-", "-.-")  # these tests are about the write, not the binding
 
 
 def hostile(kind: str, path: Path) -> None:
@@ -112,7 +113,7 @@ def test_a_world_writable_folder_is_refused_with_the_chmod_that_fixes_it(where: 
         if where == ".aws/sso/cache":
             cache.write_token("s1", {"accessToken": "t", "expiresAt": cache.iso_z(time.time() + 60)})
         else:
-            cache.write_role_creds("p", "s1", "1", "r", _payload(time.time() + 3600), "0:0:0:0")
+            cache.write_role_creds("p", "s1", "1", "r", _payload(time.time() + 3600), "0:0:0:0", NO_SIGN_IN)
     line = caught.value.render()
     assert str(folder) in line and f"chmod go-w {folder}" in line
     assert stat.S_IMODE(folder.stat().st_mode) == 0o777  # refused, not silently changed
@@ -125,7 +126,7 @@ def test_a_folder_of_another_user_is_refused_with_the_chown_that_fixes_it() -> N
     folder.mkdir(parents=True, mode=0o700)
     os.chown(folder, NOBODY, -1)  # what a `sudo -E keyrack ...` leaves, seen from the other side
     with pytest.raises(UserError) as caught:
-        cache.write_role_creds("p", "s1", "1", "r", _payload(time.time() + 3600), "0:0:0:0")
+        cache.write_role_creds("p", "s1", "1", "r", _payload(time.time() + 3600), "0:0:0:0", NO_SIGN_IN)
     assert f"sudo chown -R {os.getuid()} {folder}" in caught.value.render()
 
 
@@ -169,14 +170,14 @@ def test_a_relative_keyrack_home_is_refused(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_temp_files_left_by_a_killed_writer_go_at_the_next_write_and_never_are_looser() -> None:
     creds = cache.write_role_creds  # the secret-bearing write
-    creds("p", "s1", "1", "r", _payload(time.time() + 3600), "0:0:0:0")
+    creds("p", "s1", "1", "r", _payload(time.time() + 3600), "0:0:0:0", NO_SIGN_IN)
     folder = Path(os.environ["HOME"]) / ".aws" / "keyrack" / "creds"
     left = folder / ".p.abc123.tmp"  # what kill -9 between mkstemp and os.replace leaves
     left.write_text("keyrack-creds 3 ... secret")
     os.chmod(left, 0o600)
     old = time.time() - 2 * atomic.STALE_TEMP_AGE
     os.utime(left, (old, old))
-    creds("p", "s1", "1", "r", _payload(time.time() + 3600), "0:0:0:0")
+    creds("p", "s1", "1", "r", _payload(time.time() + 3600), "0:0:0:0", NO_SIGN_IN)
     assert not left.exists()
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in folder.iterdir())
 
