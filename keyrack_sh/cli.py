@@ -196,7 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     exec_cmd = _split_exec(argv)
     args = parser.parse_args(argv if exec_cmd is None else argv[:len(argv) - len(exec_cmd) - 1])
     if exec_cmd is not None:
-        args.cmd = exec_cmd
+        # What argparse's REMAINDER took before the `--` (an option after PROFILE: `p --static`) stays in front.
+        args.cmd = [*getattr(args, "cmd", []), *exec_cmd]
     try:
         module = importlib.import_module(f"keyrack_sh.commands.{args.command.replace('-', '_')}")
         return int(module.run(args))

@@ -52,13 +52,18 @@ def run(args: argparse.Namespace) -> int:
     try:
         # Become the command: its exit code and signals are the caller's, with nothing in between.
         os.execvpe(cmd[0], cmd, env)
-    except FileNotFoundError:
-        return _fail(EXIT_NOT_FOUND, f"command not found: {cmd[0][:80]!r}")
-    except PermissionError:
-        return _fail(EXIT_CANNOT_RUN, f"cannot run {cmd[0][:80]!r}: permission denied")
     except OSError as exc:
-        return _fail(EXIT_CANNOT_RUN, f"cannot run {cmd[0][:80]!r}: {exc.strerror}")
+        return _cannot_start(cmd, exc)
     return EXIT_NOT_FOUND  # not reached: execvpe returns only by raising
+
+
+def _cannot_start(cmd: list[str], exc: OSError) -> int:
+    """127 for a command that is not there, 126 for one that cannot run, as the shells do."""
+    if isinstance(exc, FileNotFoundError):
+        return _fail(EXIT_NOT_FOUND, f"command not found: {cmd[0][:80]!r}")
+    if isinstance(exc, PermissionError):
+        return _fail(EXIT_CANNOT_RUN, f"cannot run {cmd[0][:80]!r}: permission denied")
+    return _fail(EXIT_CANNOT_RUN, f"cannot run {cmd[0][:80]!r}: {exc.strerror}")
 
 
 def _run_served(profile: str, cmd: list[str]) -> int:
@@ -84,12 +89,8 @@ def _wait_for(cmd: list[str], env: dict[str, str]) -> int:
     forwarded = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
     try:
         child = subprocess.Popen(cmd, env=env)
-    except FileNotFoundError:
-        return _fail(EXIT_NOT_FOUND, f"command not found: {cmd[0][:80]!r}")
-    except PermissionError:
-        return _fail(EXIT_CANNOT_RUN, f"cannot run {cmd[0][:80]!r}: permission denied")
     except OSError as exc:
-        return _fail(EXIT_CANNOT_RUN, f"cannot run {cmd[0][:80]!r}: {exc.strerror}")
+        return _cannot_start(cmd, exc)
     previous = {sig: signal.signal(sig, lambda s, _f: child.send_signal(s)) for sig in forwarded}
     previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
