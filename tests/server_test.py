@@ -87,15 +87,8 @@ def test_a_new_sdk_session_after_a_relock_fails_with_keyracks_message(home: Home
             f"while os.path.exists({str(go)!r}): time.sleep(0.05)\n"
             "try:\n    print(boto3.Session().client('sts').get_caller_identity()['Arn'])\n"
             "except Exception as exc:\n    print('failed:', exc)\n")
-    child = _start([sys.executable, "-m", "keyrack_sh", "exec", "p1", "--", sys.executable, "-c", code], home.env)
-    try:
-        _wait_for(go.exists, child)
-        assert home.keyrack("relock", "p1").returncode == 0
-        go.unlink()
-        out, err = child.communicate(timeout=60)
-    finally:
-        kill_group(child.pid)
-    assert child.returncode == 0, err
+    out, err, returncode = _relock_while_child_runs(home, code, go)
+    assert returncode == 0, err
     first, second = out.splitlines()
     assert first == arn("111111111111", "AdminRole")
     assert second.startswith("failed:") and "was relocked" in second and "keyrack unlock p1" in second
@@ -133,14 +126,7 @@ def test_a_relock_mid_run_fails_the_next_sdk_call_with_keyracks_message(short, t
             "time.sleep(2)\n"  # botocore refreshes 6-s credentials at every call from now on
             "try:\n    sts.get_caller_identity(); print('served stale')\n"
             "except Exception as exc:\n    print('failed:', exc)\n")
-    child = _start([sys.executable, "-m", "keyrack_sh", "exec", "p1", "--", sys.executable, "-c", code], home.env)
-    try:
-        _wait_for(go.exists, child)
-        assert home.keyrack("relock", "p1").returncode == 0
-        go.unlink()
-        out, err = child.communicate(timeout=60)
-    finally:
-        kill_group(child.pid)
+    out, err, _returncode = _relock_while_child_runs(home, code, go)
     lines = out.splitlines()
     assert lines[0] == arn("111111111111", "AdminRole"), err
     assert lines[1].startswith("failed:") and "was relocked" in lines[1], lines
@@ -170,6 +156,19 @@ def served(home: Home) -> Iterator[Served]:
     s = Served(home, "p1", "p2")
     yield s
     s.stop()
+
+
+def _relock_while_child_runs(home: Home, code: str, go: Path) -> tuple[str, str, int]:
+    """Run `code` under `keyrack exec p1`; relock once it has created `go`, then let it go on past."""
+    child = _start([sys.executable, "-m", "keyrack_sh", "exec", "p1", "--", sys.executable, "-c", code], home.env)
+    try:
+        _wait_for(go.exists, child)
+        assert home.keyrack("relock", "p1").returncode == 0
+        go.unlink()
+        out, err = child.communicate(timeout=60)
+    finally:
+        kill_group(child.pid)
+    return out, err, child.returncode
 
 
 def _start(argv: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
