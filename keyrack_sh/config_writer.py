@@ -8,8 +8,15 @@ atomically, with the previous version kept as `<config>.keyrack.bak` (and,
 for a take-over of a profile the user wrote, the original also kept as
 `<config>.keyrack.bak.<UTC time>`, which no later write replaces).
 
-A profile keyrack took over carries TAKEN_OVER in its marker line: `remove`
-then takes out only keyrack's keys and gives the section back.
+A profile keyrack took over carries TAKEN_OVER in its marker line. Every line
+of the user's that the take-over had to take out of the way (the sso_* keys an
+SDK would prefer to credential_process, assume-role keys, their own
+credential_process, a region `set --region` replaced) stays in the section as
+a KEPT comment line at its own place, byte for byte; a key keyrack added that
+`remove` would otherwise leave (region) is noted as ADDED. `remove` takes out
+keyrack's keys and gives those lines back, so the section is again exactly
+what the user had. In the file rather than in keyrack's home so the give-back
+travels with the config (dotfile repositories, a wiped KEYRACK_HOME).
 """
 from __future__ import annotations
 
@@ -34,6 +41,8 @@ if TYPE_CHECKING:
 
 MARKER = "managed by keyrack"
 TAKEN_OVER = "taken over"  # in the marker line of a profile the user wrote first
+KEPT = "#keyrack kept: "  # + one of the user's lines, exactly as it was (a take-over put it aside)
+ADDED = "#keyrack added: "  # + a key the take-over added to the user's section (remove takes it out)
 BACKUP_SUFFIX = ".keyrack.bak"
 LOCK_TIMEOUT = 10.0
 
@@ -100,6 +109,7 @@ class RemovePlan:
     session_removed: bool
     last_of_session: bool  # no other profile (keyrack's or the AWS CLI's sso_session) uses the session
     profile_removed: bool = True  # False: a taken-over section kept with the user's own keys
+    given_back: bool = False  # the take-over's KEPT lines are the user's lines again
 
 
 # -- reading ------------------------------------------------------------------
@@ -311,11 +321,77 @@ def _set_option(section: Section, key: str, value: str) -> None:
     if key in section:
         section[key] = value
         return
-    options = [b for b in section.iter_blocks() if isinstance(b, Option)]
+    options = [b for b in section.iter_blocks() if isinstance(b, Option) or _kept_lines(b)]
     if options:
         options[-1].add_after.option(key, value)  # before the section's trailing blank lines
     else:
         section.set(key, value)
+
+
+# -- what a take-over puts aside, and gives back ------------------------------------
+def _kept_lines(block: Any) -> list[str]:
+    """The KEPT/ADDED lines of a comment block (none for anything else)."""
+    from configupdater.block import Comment
+
+    if not isinstance(block, Comment):
+        return []
+    return [line for line in block.lines if line.startswith((KEPT, ADDED))]
+
+
+def _record_key(line: str) -> str | None:
+    """The key a KEPT/ADDED line is about (None: a kept continuation line of a longer value)."""
+    rest = line[len(KEPT):] if line.startswith(KEPT) else line[len(ADDED):]
+    if line.startswith(KEPT) and rest[:1] in (" ", "\t"):
+        return None
+    return re.split(r"[=:]", rest, maxsplit=1)[0].strip().lower() or None
+
+
+def _recorded_keys(section: Section) -> set[str]:
+    return {key for block in section.iter_blocks() for line in _kept_lines(block)
+            if (key := _record_key(line)) is not None}
+
+
+def _put_aside(section: Section, key: str) -> None:
+    """Turn the user's option `key` into KEPT lines at its place (its bytes, every line of it)."""
+    option = section[key]
+    if key not in _recorded_keys(section):
+        builder = option.add_before
+        for line in str(option).splitlines(keepends=True):
+            builder = builder.comment(KEPT + line)
+    option.detach()
+
+
+def _keep_before_change(section: Section, key: str) -> None:
+    """Before keyrack changes or adds a key of the user's section, note what it was."""
+    if key in _recorded_keys(section):
+        return  # the first record is the user's own; a later `set` must not replace it
+    if key in section:
+        builder = section[key].add_before
+        for line in str(section[key]).splitlines(keepends=True):
+            builder = builder.comment(KEPT + line)
+    elif section.first_block is not None:
+        from configupdater.option import Option
+
+        anchor = [b for b in section.iter_blocks() if _kept_lines(b) or isinstance(b, Option)]
+        (anchor[-1].add_after if anchor else section.first_block.add_before).comment(ADDED + key)
+
+
+def _give_back(section: Section) -> bool:
+    """Undo a take-over in `section`: its KEPT lines become the user's lines again. True if any."""
+    records = [(block, line) for block in section.iter_blocks() for line in _kept_lines(block)]
+    if not records:
+        return False
+    for key in {k for _, line in records if (k := _record_key(line)) is not None}:
+        if key in section:
+            del section[key]  # keyrack's value goes; the user's comes back from its KEPT line(s)
+    for block in {id(b): b for b, _ in records}.values():
+        lines = [line[len(KEPT):] if line.startswith(KEPT) else line
+                 for line in block.lines if not line.startswith(ADDED)]
+        if lines:
+            block.lines[:] = lines
+        else:
+            block.detach()
+    return True
 
 
 def plan_set(text: str | None, request: SetRequest, path: Path | None = None) -> Plan:
@@ -342,16 +418,23 @@ def plan_set(text: str | None, request: SetRequest, path: Path | None = None) ->
         profile_action = "add"
     else:
         profile_action = "update" if managed else "take over"
+        # The user's section (taken over now or before): what keyrack moves out of the way is kept.
+        users = not managed or _is_taken_over(section)
         for key in list(section.keys()):
             if key.startswith("sso_") or key in _SHADOWING:
-                del section[key]
+                if users:
+                    _put_aside(section, key)
+                else:
+                    del section[key]
         for key, value in _profile_values(profile).items():
             if _value(section, key) != value:
+                if users and (key == "region" or (not managed and key in section)):
+                    _keep_before_change(section, key)  # region, or the user's own credential_process
                 _set_option(section, key, value)
         if not managed and section.first_block is not None:
             section.first_block.add_before.comment(
                 f"# {MARKER} ({TAKEN_OVER}): change with 'keyrack set {profile.name}'; "
-                f"'keyrack remove {profile.name}' takes out only keyrack's keys")
+                f"'keyrack remove {profile.name}' gives back the lines kept below")
 
     if session_action == "update":
         existing = _find(updater, "sso-session", session_name)
@@ -481,11 +564,16 @@ def plan_remove(text: str | None, name: str, path: Path | None = None) -> Remove
     whole = (_is_keyrack_section(section) and not _is_taken_over(section) and not own
              and section.name.split() != ["default"] and name != "default")
     gone = []
+    given_back = False
     if whole:
         gone.append(section)
     else:
         _strip_keyrack(section)
-    users = [s for s in _session_users(updater, session) if not any(s is g for g in gone)]
+        given_back = _give_back(section)
+    # Read what is left afresh: a profile given back with `sso_session = NAME` uses the session again.
+    updater = _updater(_text_without(updater, gone), path)
+    gone = []
+    users = _session_users(updater, session)
     session_section = _find(updater, "sso-session", session)
     session_removed = not users and session_section is not None and _is_keyrack_section(session_section)
     if session_removed:
@@ -497,7 +585,8 @@ def plan_remove(text: str | None, name: str, path: Path | None = None) -> Remove
             after = after[:-len(blank)]  # the blank line `set` put before the sections it appended
     _check_reads(text, after, path)
     return RemovePlan(path=path, before=text or "", after=after, profile=name, session=session,
-                      session_removed=session_removed, last_of_session=not users, profile_removed=whole)
+                      session_removed=session_removed, last_of_session=not users, profile_removed=whole,
+                      given_back=given_back)
 
 
 # -- writing ------------------------------------------------------------------

@@ -291,16 +291,65 @@ LEGACY = SetRequest(profile="legacy-sso", start_url="https://legacy.awsapps.com/
                     account_id="999988887777", role_name="ReadOnly")
 
 
-def test_removing_a_taken_over_profile_keeps_the_users_own_keys() -> None:
+def test_removing_a_taken_over_profile_gives_back_the_users_own_keys_byte_for_byte() -> None:
     taken = plan_set(RICH, LEGACY, P)
     assert "taken over" in taken.after
     plan = plan_remove(taken.after, "legacy-sso", P)
-    assert not plan.profile_removed
-    got = sections(plan.after)
-    assert got["profile legacy-sso"] == {"region": "us-east-2"}  # keyrack's keys and marker gone, the user's kept
-    assert "managed by keyrack" not in plan.after
-    others = {k: v for k, v in got.items() if k != "profile legacy-sso"}
-    assert others == {k: v for k, v in sections(RICH).items() if k != "profile legacy-sso"}
+    assert not plan.profile_removed and plan.given_back
+    assert plan.after == RICH
+
+
+# -- the give-back: what a take-over moved out of the way comes back exactly ------------------------
+SESSION_FORM = ("[profile work]\nsso_session = corp\n# the account the team shares\n"
+                "sso_account_id = 111122223333\n; and its role\nsso_role_name = AdminRole\nregion = eu-west-2\n"
+                "output = json\n\n[sso-session corp]\nsso_start_url = https://acme.awsapps.com/start\n"
+                "sso_region = us-east-1\nsso_registration_scopes = sso:account:access\n")
+WORK = SetRequest(profile="work", start_url="https://acme.awsapps.com/start", sso_region="us-east-1",
+                  account_id="111122223333", role_name="AdminRole")
+
+
+@pytest.mark.parametrize("text", [
+    SESSION_FORM,
+    SESSION_FORM.replace("\n", "\r\n"),
+    SESSION_FORM.replace("region = eu-west-2\n", ""),  # keyrack adds the region: remove takes it out again
+    SESSION_FORM.replace("output = json\n", "output = json\ncredential_process = /opt/my-helper --x\n"),
+    SESSION_FORM.replace("sso_session = corp\n", "sso_session = corp\nrole_arn = arn:aws:iam::1:role/x\n"
+                         "source_profile = other\n"),
+    SESSION_FORM.replace("[profile work]\n", "[profile work]\n# made by aws configure sso\n"),
+])
+@pytest.mark.parametrize("region", [None, "eu-west-1"])
+def test_set_then_remove_is_the_users_file_byte_for_byte(text: str, region: str | None) -> None:
+    taken = plan_set(text, SetRequest(**{**WORK.__dict__, "region": region}), P)
+    raw = sections(taken.after)["profile work"]
+    assert not [k for k in raw if k.startswith("sso_") or k in ("role_arn", "source_profile")]
+    assert raw["credential_process"] == resources.credential_process_command("work")
+    assert raw["keyrack_sso_session"] == "corp"  # the user's own session, reused
+    assert plan_remove(taken.after, "work", P).after == text
+
+
+def test_the_kept_lines_stay_where_they_were_in_the_section() -> None:
+    taken = plan_set(SESSION_FORM, WORK, P).after
+    section = taken.split("[profile work]\n")[1].split("\n\n")[0]
+    assert section.splitlines()[1:6] == ["#keyrack kept: sso_session = corp", "# the account the team shares",
+                                         "#keyrack kept: sso_account_id = 111122223333", "; and its role",
+                                         "#keyrack kept: sso_role_name = AdminRole"]
+
+
+def test_a_later_set_keeps_the_users_original_not_keyracks_last_value() -> None:
+    first = plan_set(SESSION_FORM, SetRequest(**{**WORK.__dict__, "region": "eu-west-1"}), P).after
+    second = plan_set(first, SetRequest(**{**WORK.__dict__, "region": "ap-south-1", "role_name": "ReadOnly"}), P)
+    assert sections(second.after)["profile work"]["region"] == "ap-south-1"
+    assert second.after.count("#keyrack kept: region") == 1
+    assert plan_remove(second.after, "work", P).after == SESSION_FORM
+
+
+def test_a_multi_line_value_is_kept_and_given_back_whole() -> None:
+    text = "[profile work]\nsso_start_url = https://acme.awsapps.com/start\nsso_region = us-east-1\n" \
+           "sso_account_id = 111122223333\nsso_role_name = AdminRole\nsso_registration_scopes =\n" \
+           "    sso:account:access\n    extra:scope\nregion = eu-west-2\n"
+    taken = plan_set(text, WORK, P)
+    assert "#keyrack kept:     extra:scope\n" in taken.after
+    assert plan_remove(taken.after, "work", P).after == text
 
 
 def test_a_taken_over_default_section_is_never_deleted() -> None:

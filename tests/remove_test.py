@@ -1,11 +1,15 @@
 """`keyrack remove`: exactly what set wrote goes, relocking the session's last profile first."""
 from __future__ import annotations
 
+import configparser
+import hashlib
 import json
 from pathlib import Path
 
+import pytest
+from clients import aws_v2, client_arn  # noqa: F401 (fixtures)
 from conftest import TestHome
-from harness import assumed_role_arn, boto3_identity, run_keyrack, token_path
+from harness import assumed_role_arn, boto3_identity, run_keyrack, token_path, write_cli_v2_token
 
 from keyrack_sh.sandbox import Sandbox
 
@@ -120,12 +124,10 @@ def test_removing_a_taken_over_profile_gives_back_the_users_section(
     assert proc.returncode == 0, proc.stderr
     # Every line says what was done: the user's keys stayed, keyrack's session went, nothing was signed out.
     assert proc.stdout.splitlines() == [
-        f"{isolated_home.config}: removed keyrack's keys from profile legacy-sso; the section stays with your own keys",
+        f"{isolated_home.config}: removed keyrack's keys from profile legacy-sso; its own keys are back as they were",
         f"{isolated_home.config}: removed sso-session keyrack-sandbox (no profile uses it any more)",
         "sso-session keyrack-sandbox: was not signed in (nothing to sign out)"]
-    text = isolated_home.config.read_text()
-    assert "[profile legacy-sso]\nregion = eu-west-1\n" in text  # keyrack's keys gone, the section stays
-    assert "keyrack" not in text.split("[profile legacy-sso]")[1].split("[")[0]
+    assert isolated_home.config.read_bytes() == RICH  # its sso_* keys and its own region (us-east-2) again
 
 
 def test_an_aws_cli_profile_on_the_session_keeps_it_signed_in(
@@ -173,3 +175,48 @@ def test_removing_the_last_profile_says_it_signed_the_session_out(sandbox: Sandb
         f"{isolated_home.config}: removed sso-session keyrack-sandbox (no profile uses it any more)",
         "sso-session keyrack-sandbox: signed out at AWS, local tokens deleted"]
     assert not token_path("keyrack-sandbox").exists()
+
+
+# -- a profile `aws configure sso` made, taken over by `set --yes`, then given back ------------------
+
+def native_sso_config(sandbox: Sandbox, form: str) -> bytes:
+    """A config as `aws configure sso` leaves it (either form), with the user's comments inside the profile."""
+    if form == "legacy":
+        profile = (f"[profile work]\n# made by aws configure sso\nsso_start_url = {sandbox.start_url}\n"
+                   f"sso_region = {sandbox.region}\n; the account the team shares\nsso_account_id = 111111111111\n"
+                   f"sso_role_name = AdminRole\nregion = eu-west-2\noutput = json\n")
+        session = ""
+    else:
+        profile = ("[profile work]\nsso_session = corp\n# the account the team shares\n"
+                   "sso_account_id = 111111111111\nsso_role_name = AdminRole\nregion = eu-west-2\noutput = json\n")
+        session = (f"\n[sso-session corp]\nsso_start_url = {sandbox.start_url}\nsso_region = {sandbox.region}\n"
+                   f"sso_registration_scopes = sso:account:access\n")
+    return ("# my config\n[default]\nregion = eu-west-1\n\n" + profile + "\n[profile static]\n"
+            "region = us-east-1\n" + session).encode()
+
+
+def sign_in_natively(sandbox: Sandbox, form: str) -> None:
+    """What `aws sso login` leaves behind: the CLI v2 keys the token by start URL (legacy) or session name."""
+    write_cli_v2_token(sandbox.start_url if form == "legacy" else "corp", sandbox.issue_session())
+
+
+@pytest.mark.parametrize("form", ["legacy", "sso_session"])
+def test_set_over_a_native_sso_profile_then_remove_gives_it_back_byte_for_byte(
+        sandbox: Sandbox, isolated_home: TestHome, env: dict[str, str], aws_v2: tuple[str, ...], form: str) -> None:
+    mine = native_sso_config(sandbox, form)
+    isolated_home.config.write_bytes(mine)
+    sign_in_natively(sandbox, form)
+    admin = assumed_role_arn("111111111111", "AdminRole")
+    assert client_arn(aws_v2, env, "work") == admin  # the CLI works on it natively
+    keyrack_set(sandbox, "work", "--yes")  # --region eu-west-1 replaces the user's eu-west-2
+    assert client_arn(aws_v2, env, "work") == admin  # through keyrack now
+    parser = configparser.RawConfigParser(interpolation=None)
+    parser.read(isolated_home.config)
+    assert not [k for k in parser["profile work"] if k.startswith("sso_")]  # none shadows credential_process
+    proc = run_keyrack("remove", "work", "--yes")
+    assert proc.returncode == 0, proc.stderr
+    assert hashlib.sha256(isolated_home.config.read_bytes()).hexdigest() == hashlib.sha256(mine).hexdigest()
+    assert proc.stdout.splitlines()[0] == (f"{isolated_home.config}: removed keyrack's keys from profile work; "
+                                           f"its own keys are back as they were")
+    sign_in_natively(sandbox, form)  # remove signed keyrack's own session out (legacy form): sign in again
+    assert client_arn(aws_v2, env, "work") == admin  # natively again

@@ -62,6 +62,8 @@ def _report(profile: str, plan: config_writer.RemovePlan, relocked: RelockResult
     """What was done, one fact a line: each says what happened, never what did not."""
     if plan.profile_removed:
         lines = [f"{plan.path}: removed profile {profile}"]
+    elif plan.given_back:
+        lines = [f"{plan.path}: removed keyrack's keys from profile {profile}; its own keys are back as they were"]
     else:
         lines = [f"{plan.path}: removed keyrack's keys from profile {profile}; the section stays with your own keys"]
     if plan.session_removed:
