@@ -24,11 +24,20 @@ def _session() -> Any:
     return botocore.session.Session(session_vars={"profile": _BLANK, "region": _BLANK})
 
 
-def _config() -> Any:
+# The most threads that share one listing client (flows/organisation.py): its connection pool.
+LISTING_POOL = 32
+
+
+def _config(listing: bool = False) -> Any:
     from botocore import UNSIGNED
     from botocore.config import Config
 
     # Bounded: a hung server becomes a ServiceError, not a hung SDK call.
+    if listing:
+        # The listing retries page by page itself (one bound, not two stacked) and shares
+        # the client across its threads: no botocore retries, a pool for every thread.
+        return Config(signature_version=UNSIGNED, connect_timeout=10, read_timeout=30,
+                      retries={"mode": "standard", "total_max_attempts": 1}, max_pool_connections=LISTING_POOL)
     return Config(signature_version=UNSIGNED, connect_timeout=10, read_timeout=30,
                   retries={"mode": "standard", "total_max_attempts": 3})
 
@@ -36,7 +45,7 @@ def _config() -> Any:
 _REGION_HINT = "set sso_region in the [sso-session] section to a region such as us-east-1"
 
 
-def _client(service: str, region: str) -> Any:
+def _client(service: str, region: str, listing: bool = False) -> Any:
     """A client of `service` in `region`; a missing or malformed region is the user's to fix.
 
     Callers create clients inside their `try`, so this UserError passes
@@ -47,7 +56,7 @@ def _client(service: str, region: str) -> Any:
     if not region:
         raise UserError("no IAM Identity Center region (sso_region) is set", hint=_REGION_HINT)
     try:
-        return _cached_client(service, region)
+        return _cached_client(service, region, listing)
     except (InvalidRegionError, NoRegionError, ValueError):
         raise UserError(f"invalid IAM Identity Center region {str(region)[:40]!r}", hint=_REGION_HINT) from None
 
@@ -55,8 +64,8 @@ def _client(service: str, region: str) -> Any:
 # One session and one client per (service, region) per process: a sign-in
 # makes several calls, and each new client re-reads its service model.
 @lru_cache(maxsize=None)
-def _cached_client(service: str, region: str) -> Any:
-    return _session().create_client(service, region_name=region, config=_config())
+def _cached_client(service: str, region: str, listing: bool = False) -> Any:
+    return _session().create_client(service, region_name=region, config=_config(listing))
 
 
 def oidc_client(region: str) -> Any:
@@ -65,6 +74,11 @@ def oidc_client(region: str) -> Any:
 
 def portal_client(region: str) -> Any:
     return _client("sso", region)
+
+
+def listing_client(region: str) -> Any:
+    """The portal client for many concurrent list calls that the caller retries itself."""
+    return _client("sso", region, listing=True)
 
 
 def error_code(exc: BaseException) -> str:

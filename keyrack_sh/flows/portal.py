@@ -1,10 +1,11 @@
-"""The AWS access portal calls: role credentials and logout (bearer token, unsigned)."""
+"""The AWS access portal calls: role credentials, logout and the paged lists (bearer token, unsigned)."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from keyrack_sh import aws, cache
-from keyrack_sh.errors import UserError
+from keyrack_sh.errors import ServiceError, UserError
 from keyrack_sh.profiles import SsoSession
 
 
@@ -23,6 +24,10 @@ class Unauthorized(UserError):
 
 class NoAccess(UserError):
     """The portal says the user has nothing in that account (ForbiddenException, ResourceNotFound)."""
+
+
+# The codes with which the portal refuses a list call the user is not allowed.
+REFUSALS = ("ForbiddenException", "ResourceNotFoundException", "AccessDeniedException")
 
 
 def role_credentials(session: SsoSession, access_token: str, account_id: str, role_name: str) -> dict[str, Any]:
@@ -65,17 +70,38 @@ def list_account_roles(session: SsoSession, access_token: str, account_id: str) 
                        accessToken=access_token, accountId=account_id)
 
 
+def pages(call: Callable[[dict[str, str]], dict[str, Any]], key: str, what: str,
+          **params: str) -> Iterator[list[dict[str, Any]]]:
+    """The items of each page of a paged list call, following `nextToken` to the last page.
+
+    `call(params)` makes one request (a caller may retry it). A token seen twice
+    would loop forever: a ServiceError instead.
+    """
+    seen: set[str] = set()
+    token = ""
+    while True:
+        page = call({**params, "nextToken": token} if token else dict(params))
+        items = page.get(key) or []
+        if not isinstance(items, list):
+            raise ServiceError(f"IAM Identity Center answered a malformed page {what}", hint="try again in a moment")
+        yield items
+        token = page.get("nextToken") or ""
+        if not token:
+            return
+        if token in seen:
+            raise ServiceError(f"IAM Identity Center repeated a page token {what}", hint="try again in a moment")
+        seen.add(token)
+
+
 def _every_page(session: SsoSession, operation: str, key: str, what: str, **params: str) -> list[dict[str, Any]]:
     try:
         sso = aws.portal_client(session.region)
-        out: list[dict[str, Any]] = []
-        for page in sso.get_paginator(operation).paginate(**params):
-            out.extend(page.get(key, []))
-        return out
+        call = getattr(sso, operation)
+        return [item for page in pages(lambda p: call(**p), key, what, **params) for item in page]
     except Exception as exc:
         code = aws.error_code(exc)
         if code == "UnauthorizedException":
             raise Unauthorized("token rejected") from None
-        if code in ("ForbiddenException", "ResourceNotFoundException", "AccessDeniedException"):
+        if code in REFUSALS:
             raise NoAccess(f"IAM Identity Center refused {what} ({code})") from None
         raise aws.translate(exc, what) from None

@@ -20,6 +20,7 @@ from keyrack_sh.sandbox.state import (
     Lifetimes,
     SandboxConfig,
     many_accounts,
+    organisation,
 )
 
 __all__ = [
@@ -33,4 +34,5 @@ __all__ = [
     "Sandbox",
     "SandboxConfig",
     "many_accounts",
+    "organisation",
 ]

@@ -4,6 +4,8 @@
         env = sb.env()                         # AWS_ENDPOINT_URL_SSO_OIDC / _SSO / _STS
         sb.behaviour = "deny"                  # the user at the browser denies
         sb.fail("CreateToken", "InternalServerException", times=2)
+        sb.use_organisation(500, 4)            # a large organisation for the user
+        sb.configure(throttle_every=3, latency=0.02)
         ...
         assert sb.count("CreateToken", grant_type="authorization_code") == 1
 """
@@ -26,6 +28,7 @@ from keyrack_sh.sandbox.state import (
     Lifetimes,
     SandboxConfig,
     State,
+    organisation,
 )
 
 OPERATIONS = (
@@ -156,6 +159,12 @@ class Sandbox:
         with self.state.lock:
             self.state.config.users[user or self.state.config.user] = tuple(accounts)
 
+    def use_organisation(self, accounts: int, roles: int, user: str | None = None) -> tuple[Account, ...]:
+        """Give `user` (default: the current one) state.organisation(accounts, roles); returns it."""
+        org = organisation(accounts, roles)
+        self.set_accounts(org, user)
+        return org
+
     def accounts(self, user: str | None = None) -> tuple[Account, ...]:
         return self.state.accounts_of(user or self.user)
 
@@ -172,7 +181,7 @@ class Sandbox:
         return self.state.config.lifetimes
 
     def configure(self, **settings: object) -> None:
-        """Change other SandboxConfig fields (device_interval, page_size, slow_down_fast_polls, ...)."""
+        """Change other SandboxConfig fields (device_interval, page_size, throttle_every, latency, ...)."""
         with self.state.lock:
             for name, value in settings.items():
                 if name in ("host", "port", "sts_endpoint") or not hasattr(self.state.config, name):
@@ -181,11 +190,16 @@ class Sandbox:
 
     # -- faults ---------------------------------------------------------------
     def fail(self, operation: str, error_code: str, times: int = 1, status: int | None = None,
-             message: str = "", grant_type: str | None = None) -> None:
-        """The next `times` calls of `operation` answer `error_code` (HTTP status from the model)."""
+             message: str = "", grant_type: str | None = None, after: int = 0) -> None:
+        """The next `times` calls of `operation` answer `error_code` (HTTP status from the model).
+
+        after=N: the N calls before those answer normally (a second page that fails).
+        """
         _check_operation(operation)
         if status is None and error_code not in ERROR_STATUS:
             raise ValueError(f"unknown error code {error_code!r}: give status= too")
+        if after > 0:
+            self.state.add_fault(operation, Fault("pass", after), _grant(grant_type))
         self.state.add_fault(operation, Fault("error", times, error_code=error_code, status=status,
                                               message=message), _grant(grant_type))
 
@@ -220,6 +234,18 @@ class Sandbox:
     def calls(self) -> list[Call]:
         with self.state.lock:
             return list(self.state.calls)
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most calls the sandbox was handling at one moment (since the last reset)."""
+        with self.state.lock:
+            return self.state.max_in_flight
+
+    @property
+    def in_flight(self) -> int:
+        """Calls being handled right now (a hang or latency keeps one in flight)."""
+        with self.state.lock:
+            return self.state.in_flight
 
     def count(self, operation: str, client_name: str | None = None, grant_type: str | None = None) -> int:
         """Calls of `operation` received (failed ones too), optionally only by one client or grant."""

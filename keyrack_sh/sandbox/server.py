@@ -87,16 +87,24 @@ class Dispatcher:
         who = route.who(self.state, req)
         operation = who.get("operation", route.operation)
         self.state.record(operation, who.get("client_name"), who.get("grant_type"))
+        self.state.enter()
         try:
+            latency = self.state.config.latency
+            if latency > 0:
+                self.state.hang_event().wait(latency)
+            if self.state.throttles(operation):
+                raise ApiError("TooManyRequestsException", "Rate exceeded", 429)
             if not self._suffer_fault(operation, who.get("grant_type")):
                 return None  # the server is stopping: drop the connection unanswered
             return route.handler(self.state, req)
         except ApiError as err:
             return render_error(route.style, err)
+        finally:
+            self.state.leave()
 
     def _suffer_fault(self, operation: str, grant_type: str | None) -> bool:
         fault = self.state.take_fault(operation, grant_type)
-        if fault is None:
+        if fault is None or fault.kind == "pass":
             return True
         if fault.kind == "error":
             raise ApiError(fault.error_code, fault.message or f"injected {fault.error_code}", fault.status)

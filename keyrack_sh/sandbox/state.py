@@ -98,6 +98,58 @@ def many_accounts(n: int, roles_per_account: int = 3, first_id: int = 3000000000
     )
 
 
+# Names a real organisation has and a profile-name template must survive: equal after
+# lower-casing, spaces (doubled too), accents, other scripts, punctuation, exact duplicates.
+AWKWARD_NAMES = ("Prod", "prod", "Données Équipe", "team  a", "Team A", "Shared Services", "Shared Services",
+                 "日本チーム", "Staging (EU)", "ops/legacy: old", " padded ", "ÆØÅ sandbox")
+ROLE_NAMES = ("AdministratorAccess", "ReadOnlyAccess", "PowerUserAccess", "ViewOnlyAccess", "Billing",
+              "SecurityAudit", "DatabaseAdministrator", "DataScientist", "NetworkAdministrator",
+              "SupportUser", "SystemAdministrator", "Developer")
+
+
+_ID_SPREAD = 1000003  # a prime
+
+
+def organisation(accounts: int, roles: int, first_id: int = 400000000000) -> tuple[Account, ...]:
+    """A large organisation: `accounts` accounts with `accounts * roles` roles in all.
+
+    The roles per account vary (roles+1, roles-1, roles, ... when roles >= 2) and
+    keep that total; the first accounts have AWKWARD_NAMES, the rest "workload-NNNN";
+    account ids do not come in sorted order, and each account's roles come in a
+    different order, as a real portal gives no order.
+    """
+    if not 0 <= accounts <= _ID_SPREAD or roles < 1:
+        raise ValueError(f"an organisation needs 0 to {_ID_SPREAD} accounts and roles >= 1")
+    out = []
+    for i in range(accounts):
+        # +1 on one account is paid back by -1 on the next, so the total is exact.
+        swing = 0 if roles < 2 else (1 if i % 3 == 1 and i + 1 < accounts else -1 if i % 3 == 2 else 0)
+        count = roles + swing
+        names = [ROLE_NAMES[j] if j < len(ROLE_NAMES) else f"Role{j:03d}" for j in range(count)]
+        shift = i % count
+        account_id = f"{first_id + (i * 524287) % _ID_SPREAD:012d}"  # distinct: 524287 and the prime are coprime
+        name = AWKWARD_NAMES[i] if i < len(AWKWARD_NAMES) else f"workload-{i:04d}"
+        out.append(Account(account_id, name, tuple(names[shift:] + names[:shift]),
+                           email=f"aws+{account_id}@example.com"))
+    return tuple(out)
+
+
+def parse_organisation(text: str) -> tuple[int, int]:
+    """"500x4" -> (500, 4): the --org setting."""
+    left, sep, right = text.lower().partition("x")
+    try:
+        accounts, roles = int(left), int(right)
+    except ValueError:
+        raise ValueError(f"expected ACCOUNTSxROLES such as 500x4, not {text!r}") from None
+    if not sep or accounts < 1 or roles < 1:
+        raise ValueError(f"expected ACCOUNTSxROLES such as 500x4, not {text!r}")
+    return accounts, roles
+
+
+# The calls a `throttle_every` setting throttles (counted together).
+THROTTLED_OPERATIONS = ("ListAccounts", "ListAccountRoles")
+
+
 @dataclass(frozen=True)
 class Lifetimes:
     """Seconds each issued thing stays valid."""
@@ -122,6 +174,8 @@ class SandboxConfig:
     device_interval: int = 1
     slow_down_fast_polls: bool = True  # a device-code poll sooner than interval/2 gets SlowDown
     page_size: int = 20  # ListAccounts/ListAccountRoles page size when maxResults is absent
+    throttle_every: int = 0  # every Nth ListAccounts/ListAccountRoles call is TooManyRequestsException 429; 0 never
+    latency: float = 0.0  # seconds every call waits before it is handled (a network's round trip)
     sts_endpoint: str | None = None  # a moto server: mint role credentials with its AssumeRole
     verify_signatures: bool = True  # own STS: check SigV4 signatures against the minted secret
     host: str = "127.0.0.1"
@@ -236,7 +290,7 @@ class ConsoleSession:
 
 @dataclass
 class Fault:
-    kind: str  # error | delay | hang
+    kind: str  # error | delay | hang | pass (answered normally: the calls before a later fault)
     remaining: int
     error_code: str = ""
     status: int | None = None
@@ -297,6 +351,9 @@ class State:
         self._consented: set[tuple[str, str]] = set()  # (user, clientName)
         self.approvals: list[tuple[str, str, str]] = []  # (flow, user, clientName) per browser approval
         self.secrets: set[str] = set()
+        self.throttle_count = 0  # THROTTLED_OPERATIONS calls seen, for throttle_every
+        self.in_flight = 0  # calls being handled right now
+        self.max_in_flight = 0
 
     def reset(self) -> None:
         with self.lock:
@@ -318,6 +375,26 @@ class State:
     def record(self, operation: str, client_name: str | None = None, grant_type: str | None = None) -> None:
         with self.lock:
             self.calls.append(Call(operation, client_name, grant_type, self.clock()))
+
+    def enter(self) -> None:
+        with self.lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        with self.lock:
+            self.in_flight -= 1
+
+    def throttles(self, operation: str) -> bool:
+        """Whether this call of `operation` is the Nth of throttle_every (then it is throttled)."""
+        if operation not in THROTTLED_OPERATIONS:
+            return False
+        with self.lock:
+            every = self.config.throttle_every
+            if every <= 0:
+                return False
+            self.throttle_count += 1
+            return self.throttle_count % every == 0
 
     def add_fault(self, operation: str, fault: Fault, grant_type: str | None = None) -> None:
         with self.lock:
