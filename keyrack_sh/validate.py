@@ -16,7 +16,6 @@ _ACCOUNT = re.compile(r"\d{12}", re.ASCII)
 # IAM role names: 1-64 of [\w+=,.@-] (ASCII word characters); a leading dash
 # is refused too, so a role name can never read as an option anywhere.
 _ROLE = re.compile(r"[A-Za-z0-9_+=,.@][A-Za-z0-9_+=,.@-]{0,63}")
-_START_URL = re.compile(r"https://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~/%-]*)?", re.ASCII)
 
 _SHOWN = 40
 
@@ -61,8 +60,11 @@ def role_name(value: str) -> str:
 
 
 def start_url(value: str) -> str:
-    return _check(_START_URL, value, "start URL",
-                  "expected https://<your-org>.awsapps.com/start (no query, no spaces)")
+    """A start URL of one of AWS's portal forms or a custom domain (portal_url.parse says which)."""
+    from keyrack_sh import portal_url
+
+    portal_url.parse(value)
+    return value
 
 
 # A week: longer than any sign-in or lock wait anyone means; nan, inf and 1e300 are typos.

@@ -41,6 +41,15 @@ def _validate(args: argparse.Namespace) -> None:
         validate.session_name(args.sso_session)
 
 
+def _settle_start_url(args: argparse.Namespace) -> None:
+    """The start URL as IAM Identity Center knows it (a vanity one followed once) and its region."""
+    if args.start_url is None or getattr(args, "start_url_from", None):
+        return
+    from keyrack_sh.flows import vanity
+
+    args.start_url, args.sso_region, args.start_url_from = vanity.settle(args.start_url, args.sso_region)
+
+
 def _fill_from_config(args: argparse.Namespace) -> None:
     """Values not given come from what the config already says (re-running set for one change)."""
     text = config_writer.read_config()
@@ -145,6 +154,7 @@ def _restore_prompt_file(profile: str, before: bytes | None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     _validate(args)
+    _settle_start_url(args)  # before asking for a missing --sso-region: the host may name it
     signed_in_for = None
     if _missing(args):
         _fill_from_config(args)  # only then: parsing a big config costs tens of milliseconds
@@ -158,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
 
         signed_in_for = guided.fill(args)  # its sign-in, if any, is the roundtrip's step 1
         _validate(args)
+        _settle_start_url(args)
 
     from keyrack_sh import prompt_state, roundtrip
     from keyrack_sh.vaults.identity_center import IdentityCenterVault
@@ -174,6 +185,9 @@ def run(args: argparse.Namespace) -> int:
                            "verified": False}
     if plan.backup is not None:
         out["backup"] = str(plan.backup)
+    came_from = getattr(args, "start_url_from", None)
+    if came_from:
+        out["start_url_from"] = came_from
     try:
         prompt_state.write_profile(plan.profile.name, plan.session.name)
         if not args.json:
@@ -181,6 +195,9 @@ def run(args: argparse.Namespace) -> int:
                   f"sso-session {plan.session.name} {_said(plan.session_action)}", flush=True)
             if plan.backup is not None:
                 print(f"the config as it was before the take-over is kept in {plan.backup}", flush=True)
+            if came_from:
+                print(f"{came_from} redirects to the AWS access portal {plan.session.start_url} "
+                      f"(SSO region {plan.session.region}): keyrack signs in there", flush=True)
         if args.no_verify:
             # The roundtrip would have said so; without it, say it here.
             out["warnings"] = roundtrip.warnings_for(plan.profile.name)

@@ -104,6 +104,11 @@ def _start_url(args: argparse.Namespace) -> None:
             return
     if not args.start_url:
         args.start_url = _ask_valid("Start URL (https://<your-org>.awsapps.com/start)", validate.start_url)
+    if not getattr(args, "start_url_from", None):
+        from keyrack_sh.flows import vanity
+
+        # A portal host that names its region answers the next question; a vanity URL is followed once.
+        args.start_url, args.sso_region, args.start_url_from = vanity.settle(args.start_url, args.sso_region)
     if not args.sso_region:
         args.sso_region = _ask_valid("SSO region (where IAM Identity Center lives)",
                                      lambda v: validate.region(v, "SSO region"), "us-east-1")
