@@ -465,3 +465,92 @@ def test_a_failure_after_someone_else_wrote_does_not_claim_back_as_it_was() -> N
     merged = set_cmd._failed(plan, failure, config_writer.MERGED).message
     assert "back as it was" not in merged and "another writer" in merged and "kept" in merged
     assert "back as it was" in set_cmd._failed(plan, failure, config_writer.RESTORED).message
+
+
+# -- custom (vanity) start URLs -----------------------------------------------------------
+
+PORTAL = "https://ssoins-7223c4f9117b4c94.portal.eu-west-1.app.aws"
+
+
+@pytest.fixture()
+def vanity(tmp_path: Path):
+    """An https "vanity domain" on localhost (a certificate the subprocess trusts via SSL_CERT_FILE)
+    whose answer the test chooses: redirects[path] = (status, Location or None). Records each request."""
+    import http.server
+    import ssl
+    import threading
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
+                   check=True, capture_output=True)
+    answers: dict[str, tuple[int, str | None]] = {}
+    seen: list[tuple[str, str, dict[str, str]]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def answer(self) -> None:
+            seen.append((self.command, self.path, dict(self.headers)))
+            status, location = answers.get(self.path, (404, None))
+            self.send_response(status)
+            if location:
+                self.send_header("Location", location)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_HEAD = do_GET = answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield {"base": f"https://localhost:{server.server_address[1]}", "answers": answers, "seen": seen,
+           "cert": str(cert)}
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_vanity_start_url_is_followed_once_to_the_aws_portal_it_redirects_to(
+        vanity: dict, sts: str, isolated_home: TestHome, env: dict[str, str]) -> None:
+    vanity["answers"]["/start"] = (302, PORTAL + "/start/#/")
+    with Sandbox(start_url=PORTAL, region="eu-west-1", sts_endpoint=sts) as portal:
+        env = {**env, **portal.env(), "SSL_CERT_FILE": vanity["cert"]}
+        proc = run_keyrack("set", "acme.prod", "--start-url", vanity["base"] + "/start", "--account-id", ACCOUNT,
+                           "--role-name", ROLE, "--region", "eu-west-1", env=env, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert f"redirects to the AWS access portal {PORTAL}/start/ (SSO region eu-west-1)" in proc.stdout
+        # IAM Identity Center saw only its own URL: the sign-in and the roundtrip passed there.
+        assert portal.count("StartDeviceAuthorization") + portal.count("CreateToken", grant_type=AUTH) >= 1
+        assert boto3_identity("acme.prod", env=env) == assumed_role_arn(ACCOUNT, ROLE)
+    config = isolated_home.config.read_text()
+    assert f"sso_start_url = {PORTAL}/start/\n" in config and "sso_region = eu-west-1\n" in config
+    assert vanity["base"] not in config
+    # One blind request: no cookie, no credentials, nothing of the user's.
+    assert [(m, p) for m, p, _ in vanity["seen"]] == [("HEAD", "/start")]
+    assert not {"cookie", "authorization"} & {h.lower() for h in vanity["seen"][0][2]}
+
+
+@pytest.mark.parametrize("answer, said", [
+    ((200, None), "does not redirect to one (HTTP 200)"),
+    ((302, "https://evil.example/start"), "not an https AWS access portal URL"),
+    ((301, "http://acme.awsapps.com/start"), "not an https AWS access portal URL"),
+    ((302, "https://acme.awsapps.com/elsewhere"), "not an https AWS access portal URL"),
+])
+def test_a_vanity_url_that_leads_nowhere_aws_is_refused_in_one_line(
+        vanity: dict, isolated_home: TestHome, env: dict[str, str], answer: tuple, said: str) -> None:
+    vanity["answers"]["/start"] = answer
+    proc = run_keyrack("set", "acme.prod", "--start-url", vanity["base"] + "/start", "--sso-region", "us-east-1",
+                       "--account-id", ACCOUNT, "--role-name", ROLE, env={**env, "SSL_CERT_FILE": vanity["cert"]})
+    assert proc.returncode == 2 and proc.stdout == "", proc.stderr
+    assert proc.stderr.count("\n") == 1 and said in proc.stderr
+    assert not isolated_home.config.exists()
+
+
+def test_an_unreachable_vanity_url_is_a_transient_failure(isolated_home: TestHome, env: dict[str, str]) -> None:
+    proc = run_keyrack("set", "acme.prod", "--start-url", f"https://localhost:{closed_port()}/start",
+                       "--sso-region", "us-east-1", "--account-id", ACCOUNT, "--role-name", ROLE, env=env)
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "cannot reach the start URL" in proc.stderr and not isolated_home.config.exists()
