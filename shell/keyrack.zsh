@@ -143,7 +143,9 @@ __keyrack_prompt_update() {
     *)
         small=($dir/sessions/$session(N.L-4097))
         if (( $#small )); then
-            { fields=(${=${"$(<$dir/sessions/$session)"%%$'\n'*}}) } 2>/dev/null
+            # Split at each single space and joined back the same way: the token file's path is
+            # the rest of the line exactly (a HOME may hold spaces, a run of them, a newline).
+            { fields=("${(@s: :)"$(<$dir/sessions/$session)"}") } 2>/dev/null
             state=${fields[1]-} end=${fields[3]-} token=${(j: :)fields[4,-1]}
         fi
         ;;

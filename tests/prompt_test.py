@@ -230,6 +230,39 @@ def test_within_one_shell_every_change_shows_at_the_very_next_prompt(shell, hook
     ]
 
 
+# A newline, a run of spaces, both quotes, `$`, a backslash and a trailing space.
+ODD_HOME = "home of 'o\"dd'  $USER\\\nline two "
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_home_with_a_newline_and_odd_characters_shows_a_live_session_as_unlocked(shell, tmp_path):
+    import sys
+
+    require(shell)
+    home = tmp_path / ODD_HOME
+    env = make_env(tmp_path, HOME=str(home), AWS_PROFILE="acme.prod", AWS_CONFIG_FILE=str(home / ".aws" / "config"))
+    del env["XDG_CACHE_HOME"]  # the hook's cache file under ~/.cache too, as most users have it
+    token = home / ".aws" / "sso" / "cache" / "0123abcd.json"
+    token.parent.mkdir(parents=True)
+    token.write_text("{}")
+    # As install.sh sets it up: `keyrack init SHELL --write` renders the hook, the rc line sources it.
+    rc = subprocess.run([sys.executable, "-m", "keyrack_sh", "init", shell, "--write"], env=env,
+                        capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+    assert (home / ".cache" / "keyrack" / f"init.{shell}").is_file()
+    q = shells.QUOTERS[shell]
+
+    def keyrack_writes(*args: str) -> str:
+        return " ".join(q(word) for word in (sys.executable, "-c", _WRITER, *args))
+
+    update = "__keyrack_precmd" if shell != "fish" else "emit fish_prompt"
+    show = f"{update}; printf '[%s]\\n' \"$KEYRACK_PROMPT\""
+    lines = [rc, keyrack_writes("profile"), show, keyrack_writes("unlocked", str(42 * M + SLACK), str(token)),
+             show, show, f"rm {q(str(token))}", show]
+    r = run_shell(shell, "\n".join(lines), env, timeout=60)
+    assert (r.returncode, r.stderr) == (0, "")
+    assert r.stdout.splitlines() == ["[🔒 acme.prod]", "[🔓 acme.prod 42m]", "[🔓 acme.prod 42m]", "[🔒 acme.prod]"]
+
+
 SET = {"bash": "export {name}={value}", "zsh": "export {name}={value}", "fish": "set -gx {name} {value}"}
 UNSET = {"bash": "unset {name}", "zsh": "unset {name}", "fish": "set -e {name}"}
 
