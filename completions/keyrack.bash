@@ -5,7 +5,7 @@
 # Loaded by the shell hook (`eval "$(keyrack init bash)"`); it can also be
 # sourced on its own. tests/completions_test.py keeps it in step with cli.py.
 
-__keyrack_comp_commands='set unlock relock status list credential-process init use export exec console serve remove demo'
+__keyrack_comp_commands='set unlock relock status list credential-process init use export exec console serve sync remove demo'
 
 # Flags of each subcommand; the ones that take a value are listed again below.
 __keyrack_comp_flags() {
@@ -21,6 +21,7 @@ __keyrack_comp_flags() {
     console) REPLY='--help -h --service --destination --region --url --browser' ;;
     exec) REPLY='--help -h --static' ;;
     serve) REPLY='--help -h --port --format' ;;
+    sync) REPLY='--help -h --start-url --sso-region --sso-session --template --prefix --region --prune --dry-run --yes -y --json' ;;
     remove) REPLY='--help -h --yes -y --json' ;;
     demo) REPLY='--help -h --shell' ;;
     *) REPLY='--help -h' ;;
@@ -29,7 +30,7 @@ __keyrack_comp_flags() {
 
 __keyrack_comp_takes_value() {
     case $1 in
-    --start-url | --sso-region | --account-id | --role-name | --region | --sso-session | --auto-unlock | --session | --format | --service | --destination | --browser) return 0 ;;
+    --start-url | --sso-region | --account-id | --role-name | --region | --sso-session | --auto-unlock | --session | --format | --service | --destination | --browser | --template | --prefix) return 0 ;;
     *) return 1 ;;
     esac
 }
@@ -99,7 +100,7 @@ _keyrack() {
     --auto-unlock) __keyrack_comp_words 'tty always never' "${cur}"; return 0 ;;
     --format) __keyrack_comp_words 'env env-no-export dotenv json fish powershell' "${cur}"; return 0 ;;
     --sso-session | --session) __keyrack_comp_names sessions "${cur}"; return 0 ;;
-    --start-url | --sso-region | --account-id | --role-name | --region | --service | --destination | --browser | --port) return 0 ;;
+    --start-url | --sso-region | --account-id | --role-name | --region | --service | --destination | --browser | --port | --template | --prefix) return 0 ;;
     *) ;;
     esac
 

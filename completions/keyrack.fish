@@ -12,7 +12,7 @@ function __keyrack_comp_command
         if test $skip = 1
             set skip 0
         else if string match -q -- '-*' $word
-            contains -- $word --start-url --sso-region --account-id --role-name --region --sso-session --auto-unlock --session --format --port
+            contains -- $word --start-url --sso-region --account-id --role-name --region --sso-session --auto-unlock --session --format --port --template --prefix
             and set skip 1
         else
             echo $word
@@ -31,7 +31,7 @@ function __keyrack_comp_wants_positional
         if test $skip = 1
             set skip 0
         else if string match -q -- '-*' $word
-            contains -- $word --start-url --sso-region --account-id --role-name --region --sso-session --auto-unlock --session --format --port
+            contains -- $word --start-url --sso-region --account-id --role-name --region --sso-session --auto-unlock --session --format --port --template --prefix
             and set skip 1
         else if test $seen_command = 0
             contains -- $word $argv; or return 1
@@ -77,6 +77,7 @@ complete -c keyrack -n $__keyrack_no_command -a export -d 'print credentials as 
 complete -c keyrack -n $__keyrack_no_command -a exec -d "run a command with a profile's credentials"
 complete -c keyrack -n $__keyrack_no_command -a console -d "open the AWS console as a profile's role"
 complete -c keyrack -n $__keyrack_no_command -a serve -d "serve profiles' credentials to local programs"
+complete -c keyrack -n $__keyrack_no_command -a sync -d 'a profile for every account and role of an sso-session'
 complete -c keyrack -n $__keyrack_no_command -a remove -d 'remove a profile keyrack wrote'
 complete -c keyrack -n $__keyrack_no_command -a demo -d 'the whole flow, offline'
 
@@ -96,12 +97,12 @@ complete -c keyrack -n '__keyrack_comp_using set' -x -l sso-session -a '(__keyra
 complete -c keyrack -n '__keyrack_comp_using set' -x -l auto-unlock -a 'tty always never' -d 'when credential_process may sign in'
 complete -c keyrack -n '__keyrack_comp_using set' -l no-verify -d 'write the config but skip the roundtrip'
 complete -c keyrack -n '__keyrack_comp_using set' -l roundtrip -d 'sign out and in again even if the session passed the roundtrip'
-complete -c keyrack -n '__keyrack_comp_using set remove' -s y -l yes -d 'do not ask'
+complete -c keyrack -n '__keyrack_comp_using set sync remove' -s y -l yes -d 'do not ask'
 
 # sign-in flags
 complete -c keyrack -n '__keyrack_comp_using set unlock' -l device-code -d 'sign in with a device code'
 complete -c keyrack -n '__keyrack_comp_using set unlock' -l no-browser -d 'print the sign-in URL instead of opening a browser'
-complete -c keyrack -n '__keyrack_comp_using set unlock relock status list remove' -l json -d 'print the result as JSON'
+complete -c keyrack -n '__keyrack_comp_using set unlock relock status list sync remove' -l json -d 'print the result as JSON'
 
 # relock
 complete -c keyrack -n '__keyrack_comp_using relock' -x -l session -a '(__keyrack_comp_names sessions)' -d 'relock this sso-session'
@@ -125,6 +126,16 @@ complete -c keyrack -n '__keyrack_comp_using console' -x -l destination -d 'open
 complete -c keyrack -n '__keyrack_comp_using console' -x -l region -d "the console's region"
 complete -c keyrack -n '__keyrack_comp_using console' -l url -d 'print the sign-in URL instead of opening a browser'
 complete -c keyrack -n '__keyrack_comp_using console' -x -l browser -d 'browser command, {url} where the URL goes'
+
+# sync
+complete -c keyrack -n '__keyrack_comp_using sync' -x -l start-url -d 'IAM Identity Center start URL'
+complete -c keyrack -n '__keyrack_comp_using sync' -x -l sso-region -d 'region of the IAM Identity Center instance'
+complete -c keyrack -n '__keyrack_comp_using sync' -x -l sso-session -a '(__keyrack_comp_names sessions)' -d 'the sso-session to sync'
+complete -c keyrack -n '__keyrack_comp_using sync' -x -l template -d 'jinja2 template of the profile names'
+complete -c keyrack -n '__keyrack_comp_using sync' -x -l prefix -d 'put this before every generated name'
+complete -c keyrack -n '__keyrack_comp_using sync' -x -l region -d 'default region for every generated profile'
+complete -c keyrack -n '__keyrack_comp_using sync' -l prune -d 'remove the profiles sync made that the server no longer has'
+complete -c keyrack -n '__keyrack_comp_using sync' -l dry-run -d 'show the plan, write nothing'
 
 # demo
 complete -c keyrack -n '__keyrack_comp_using demo' -l shell -d 'afterwards, open your shell inside the demo'

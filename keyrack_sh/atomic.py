@@ -29,8 +29,12 @@ def ensure_private_dir(path: Path) -> Path:
 
 
 def write_bytes(path: Path, data: bytes, mode: int = 0o600, private_dir: bool = True,
-                link: Path | None = None) -> None:
+                link: Path | None = None, durable: bool = True) -> None:
     """Replace `path` with `data`; with `link`, that name is made a hard link of the new file first.
+
+    `durable=False` is a bulk write: no fsync (~9 ms each here) and no look for a killed writer's
+    temp files (a scan of the folder each time); only for state keyrack derives again (sync's
+    2,000 prompt files): a power cut may then leave the file empty, never half of another.
 
     The link is also replaced atomically, before `path` is: a name that stands for this very
     version of the file (see prompt_state). A file system without hard links gets no link.
@@ -45,7 +49,8 @@ def write_bytes(path: Path, data: bytes, mode: int = 0o600, private_dir: bool = 
             os.fchmod(f.fileno(), mode)
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         if link is not None:
             _link(tmp, link)
         os.replace(tmp, path)
@@ -55,7 +60,8 @@ def write_bytes(path: Path, data: bytes, mode: int = 0o600, private_dir: bool = 
         except FileNotFoundError:
             pass
         raise
-    remove_stale_temps(path)
+    if durable:
+        remove_stale_temps(path)
 
 
 def remove_stale_temps(path: Path, max_age: float = STALE_TEMP_AGE) -> list[Path]:
@@ -93,8 +99,8 @@ def _link(source: str, link: Path) -> None:
 
 
 def write_text(path: Path, text: str, mode: int = 0o600, private_dir: bool = True,
-               link: Path | None = None) -> None:
-    write_bytes(path, text.encode("utf-8"), mode=mode, private_dir=private_dir, link=link)
+               link: Path | None = None, durable: bool = True) -> None:
+    write_bytes(path, text.encode("utf-8"), mode=mode, private_dir=private_dir, link=link, durable=durable)
 
 
 def write_json(path: Path, obj: Any, mode: int = 0o600) -> None:

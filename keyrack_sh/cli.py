@@ -155,6 +155,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     p.add_argument("--format", choices=EXPORT_FORMATS, default="env", help="how to print the variables")
 
+    p = sub.add_parser("sync", help="a profile for every account and role of an sso-session, kept in step",
+                       description="Sign in once, list every account and role the user has, and write one "
+                                   "keyrack profile for each (names from --template), keeping every other byte "
+                                   "of the config. Shows the plan first; --prune removes the profiles sync "
+                                   "made that the server no longer has.")
+    p.add_argument("--start-url", help="IAM Identity Center start URL (with --sso-region; a new sso-session)")
+    p.add_argument("--sso-region", help="region of the IAM Identity Center instance")
+    p.add_argument("--sso-session", help="the sso-session to sync (default: the config's only one)")
+    p.add_argument("--template", metavar="T",
+                   help="jinja2 template of the profile names, over account_id, account_name, role_name, "
+                        "sso_session, region (default: '{{ account_name }}.{{ role_name }}')")
+    p.add_argument("--prefix", metavar="P", help="put P before every generated name")
+    p.add_argument("--region", help="default region for every generated profile")
+    p.add_argument("--prune", action="store_true",
+                   help="remove the profiles sync made from this sso-session that the server no longer has")
+    p.add_argument("--dry-run", action="store_true", help="show the plan, write nothing")
+    p.add_argument("--yes", "-y", action="store_true",
+                   help="do not ask; also overwrite or prune profiles edited since sync wrote them")
+    p.add_argument("--json", action="store_true", help="print the plan and result as JSON")
+
     p = sub.add_parser("remove", help="remove a profile keyrack wrote (relocking first)")
     _profile_arg(p)
     p.add_argument("--yes", "-y", action="store_true", help="do not ask")

@@ -29,7 +29,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from keyrack_sh import atomic, paths, profiles, resources, safe_io
 from keyrack_sh.errors import ServiceError, UserError
@@ -217,9 +217,10 @@ def _templates() -> Any:
     )
 
 
-def render_profile(profile: Profile) -> str:
+def render_profile(profile: Profile, generated: str | None = None) -> str:
+    """The profile's section; `generated` is sync's mark (keyrack_generated) for a profile it wrote."""
     return _templates().get_template("profile.ini.j2").render(
-        profile=profile, marker=MARKER,
+        profile=profile, marker=MARKER, generated=generated,
         credential_process=resources.credential_process_command(profile.name))
 
 
@@ -688,6 +689,52 @@ def apply(request: SetRequest, approve: Callable[[Plan], None] | None = None) ->
                 plan = dataclasses.replace(plan, backup=keep_original(path, plan.before))
             write(path, plan.before, plan.after)
     return plan
+
+
+class Planned(Protocol):
+    """What any planner hands the writer: the file's text before and after."""
+
+    path: Path
+    before: str | None
+    after: str
+
+
+P = TypeVar("P", bound=Planned)
+
+
+def apply_planned(plan_for: Callable[[str | None], P], approve: Callable[[P], None] | None = None,
+                  same: Callable[[P, P], bool] | None = None) -> P:
+    """One write for a plan of any size (sync's 2,000 profiles as `set`'s one): plan on the file
+    as it is, let `approve` see it (outside the lock: a person may take a while), then under the
+    config lock plan again if another writer was first; a plan that is not `same` as the one
+    approved is refused. One backup, one atomic replace, nothing when nothing changes."""
+    path = paths.config_file()
+    plan = plan_for(read_config(path))
+    if approve is not None:
+        approve(plan)
+    asked = plan
+    with config_lock():
+        text = read_config(path)
+        if text != plan.before:
+            plan = plan_for(text)
+            if approve is not None and same is not None and not same(asked, plan):
+                raise UserError(f"another writer changed {path} while keyrack was asking, and the plan is "
+                                f"now different; nothing written", hint="run the command again to see the new plan")
+        if plan.before != plan.after:
+            write(path, plan.before, plan.after)
+    return plan
+
+
+# Editing primitives for planners in other rooms (sync/plan.py): the same rules as set's.
+editor = _updater
+find_section = _find
+value_of = _value
+set_option = _set_option
+append_block = _append
+text_without = _text_without
+check_reads = _check_reads
+is_keyrack_section = _is_keyrack_section
+choose_session = _choose_session
 
 
 def _said(action: str) -> str:

@@ -131,6 +131,32 @@ def write_profile(profile: str, session: str) -> None:
     _publish(paths.prompt_profile_file(profile), session)
 
 
+def write_profiles(names: dict[str, str]) -> int:
+    """Many profiles' files at once (sync), one generation change; only files that differ are written.
+
+    Returns how many were written. Not fsynced: the engine writes them again on use.
+    """
+    todo = {}
+    for profile, session in names.items():
+        if read_profile(profile) != session:
+            todo[profile] = session
+    if todo:
+        private_parents(paths.prompt_profile_file(next(iter(todo))))
+        with _changing():
+            for profile, session in todo.items():
+                atomic.write_text(paths.prompt_profile_file(profile), session + "\n", private_dir=False,
+                                  durable=False)
+    return len(todo)
+
+
+def remove_profiles(names: list[str]) -> None:
+    present = [p for p in (paths.prompt_profile_file(n) for n in names) if p.exists()]
+    if present:
+        with _changing():
+            for path in present:
+                atomic.remove(path)
+
+
 def _remove(path: Path) -> None:
     if path.exists():
         with _changing():

@@ -86,7 +86,7 @@ def test_bash_registers_the_completion_when_the_hook_loads(hooks, shenv):
 
 @pytest.mark.parametrize("line,expected", [
     ("keyrack ", ["console", "credential-process", "demo", "exec", "export", "init", "list", "relock", "remove",
-                  "serve", "set", "status", "unlock", "use"]),
+                  "serve", "set", "status", "sync", "unlock", "use"]),
     ("keyrack un", ["unlock"]),
     ("keyrack unlock ", ["acme.dev", "acme.prod", "other"]),
     ("keyrack use acme.", ["acme.dev", "acme.prod"]),
@@ -99,6 +99,10 @@ def test_bash_registers_the_completion_when_the_hook_loads(hooks, shenv):
     ("keyrack relock --", ["--all", "--help", "--json", "--session"]),
     ("keyrack status --", ["--all", "--help", "--json"]),
     ("keyrack list ", []),
+    ("keyrack sync --sso-session ", ["acme"]),
+    ("keyrack sync --pr", ["--prefix", "--prune"]),
+    ("keyrack sync --template ", []),
+    ("keyrack sync ", []),
 ])
 def test_bash_completes(hooks, shenv, line, expected):
     require("bash")
@@ -130,6 +134,7 @@ def _fish_complete(hook: Path, env: dict[str, str], line: str) -> list[str]:
     ("keyrack init ", ["bash", "fish", "zsh"]),
     ("keyrack export acme.prod --format ", ["dotenv", "env", "env-no-export", "fish", "json", "powershell"]),
     ("keyrack relock --session ", ["acme"]),
+    ("keyrack sync --sso-session ", ["acme"]),
     ("keyrack init --", ["--help", "--no-prompt", "--write"]),
     ("keyrack status --", ["--all", "--help", "--json"]),
 ])

@@ -1,0 +1,131 @@
+"""`keyrack sync`: a profile for every account and role of an sso-session, kept in step.
+
+Thin: parse, call keyrack_sh/sync (naming, plan, write, proof), print. The
+plan is shown before anything is written; a terminal is asked (--yes skips);
+without one, --yes is required to write; --dry-run writes nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from keyrack_sh.errors import UserError
+from keyrack_sh.sync.plan import SyncPlan
+from keyrack_sh.sync.run import Outcome, SyncRequest, sync
+
+SHOWN = 20  # names listed per kind of note; the JSON has them all
+
+
+def _is_terminal() -> bool:
+    return sys.stdin.isatty() and not os.environ.get("KEYRACK_NO_TTY")
+
+
+def _retry_command(extra: str) -> str:
+    argv = [a for a in sys.argv[1:] if a != extra]
+    return shlex.join(["keyrack", *argv, extra])
+
+
+def _summary(plan: SyncPlan) -> list[str]:
+    c = plan.counts()
+    lines = [f"{plan.path}: {c['add']} to add, {c['change']} to change, {c['remove']} to remove, "
+             f"{c['unchanged']} unchanged (sso-session {plan.session.name}"
+             f"{', new' if plan.session_action == 'add' else ''})"]
+    for title, entries in (("name suffixed", plan.suffixed()), ("edited after sync, kept (--yes overwrites)",
+                                                                plan.of("edited")),
+                           ("not on the server any more, kept (--prune removes)",
+                            [e for e in plan.of("stale") if e.note == "gone from the server"]),
+                           ("renamed by the template, old name kept",
+                            [e for e in plan.of("stale") if e.note != "gone from the server"])):
+        for e in entries[:SHOWN]:
+            lines.append(f"  {title}: {e.name} ({e.note or e.account_id})")
+        if len(entries) > SHOWN:
+            lines.append(f"  ... and {len(entries) - SHOWN} more {title} (--json lists them)")
+    return lines
+
+
+def _approver(args: argparse.Namespace) -> Callable[[SyncPlan], None]:
+    def approve(plan: SyncPlan) -> None:
+        if not args.json:
+            print("\n".join(_summary(plan)), flush=True)
+        if not plan.changed:
+            return
+        if not args.json and sys.stdout.isatty():
+            sys.stdout.write(plan.diff())
+            sys.stdout.flush()
+        if args.yes:
+            return
+        c = plan.counts()
+        what = f"sync would add {c['add']}, change {c['change']} and remove {c['remove']} profiles in {plan.path}"
+        if not _is_terminal():
+            if args.json:
+                print(json.dumps({**plan.to_json(), "ok": False, "written": False}, indent=2))
+            raise UserError(f"{what}; not writing without --yes", hint=_retry_command("--yes"))
+        answer = input(f"{what}. Write it? [y/N] ").strip().lower()
+        if answer not in ("y", "yes"):
+            raise UserError("nothing written", hint=_retry_command("--yes"))
+    return approve
+
+
+def _step_printer(args: argparse.Namespace) -> Callable[[Any], None]:
+    count = [0]
+
+    def show(step: Any) -> None:
+        count[0] += 1
+        if not args.json:
+            print(f"{'└─' if step.last else '├─'} {'✓' if step.ok else '✗'} {count[0]} {step.name:<7} {step.detail}",
+                  flush=True)
+    return show
+
+
+def _request(args: argparse.Namespace) -> SyncRequest:
+    return SyncRequest(start_url=args.start_url, sso_region=args.sso_region, session=args.sso_session,
+                       template=args.template, prefix=args.prefix or "", region=args.region, prune=args.prune,
+                       dry_run=args.dry_run, force=args.yes)
+
+
+def _report(outcome: Outcome) -> list[str]:
+    plan = outcome.plan
+    if not plan.changed:
+        lines = [f"{plan.path} unchanged: every profile is in step with the server"]
+    else:
+        c = plan.counts()
+        lines = [f"{plan.path}: {c['add']} added, {c['change']} changed, {c['remove']} removed "
+                 f"(the previous version is {plan.path}.keyrack.bak)"]
+    ok = [c for c in outcome.verified if c.ok]
+    if outcome.verified:
+        lines.append(f"verified {len(ok)} of {len(outcome.verified)} accounts: boto3 through keyrack's "
+                     f"credential_process, STS GetCallerIdentity")
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    request = _request(args)
+    if args.dry_run:
+        outcome = sync(request)
+        if args.json:
+            print(json.dumps({**outcome.to_json(), "dry_run": True}, indent=2))
+        else:
+            print("\n".join(_summary(outcome.plan)))
+            if outcome.plan.changed and sys.stdout.isatty():
+                sys.stdout.write(outcome.plan.diff())
+            print("dry run: nothing written")
+        return 0
+    outcome = sync(request, _approver(args), _step_printer(args))
+    failed = outcome.failed
+    if args.json:
+        print(json.dumps(outcome.to_json(), indent=2))
+    else:
+        print("\n".join(_report(outcome)))
+    if not args.json:
+        for check in failed[:SHOWN]:
+            print(f"  verify failed: {check.profile} (account {check.account_id}): {check.error}")
+    if failed:
+        print(f"keyrack: {len(failed)} of {len(outcome.verified)} accounts failed their verify; the config is "
+              f"written (hint: keyrack credential-process {failed[0].profile})", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,161 @@
+"""Profile names for `keyrack sync`: a jinja2 template over each assignment.
+
+The template runs in jinja2's sandbox (no attribute tricks reach Python),
+with StrictUndefined (a misspelt variable is an error, never an empty
+string). The values it sees are made valid first (`slug`): lower-cased,
+accents dropped, spaces and anything outside A-Z a-z 0-9 . _ - turned into
+`-`, and text with no ASCII spelling written as punycode (`xn--...`), so the
+same account always gets the same name on every machine. What the template
+itself adds is the user's: the rendered name must pass validate.profile_name
+or the sync is refused, naming the account.
+
+Names that collide get a deterministic suffix (`-<account id>`, then a short
+digest of the role name), and the profile that already holds the name in the
+config keeps it, so a new account never renames an old one.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from keyrack_sh import validate
+from keyrack_sh.errors import UserError
+
+DEFAULT_TEMPLATE = "{{ account_name }}.{{ role_name }}"
+VARIABLES = ("account_id", "account_name", "role_name", "sso_session", "region")
+MAX_NAME = 64
+
+_INVALID = re.compile(r"[^a-z0-9._-]+", re.ASCII)
+
+
+@dataclass(frozen=True, order=True)
+class Named:
+    """One assignment and the profile name it gets."""
+
+    name: str
+    account_id: str
+    account_name: str
+    role_name: str
+    base: str = ""  # the template's name before any suffix
+    why: str = ""  # "" or why the name has a suffix (another assignment or profile had `base`)
+
+
+def slug(value: str) -> str:
+    """`value` as a name part: deterministic, lower-case ASCII from A-Z a-z 0-9 . _ -."""
+    text = unicodedata.normalize("NFKD", value.strip())
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    prefix = ""
+    if not text.isascii():
+        # No ASCII spelling (生产, Прод): punycode is one, the same everywhere.
+        prefix = "xn--"
+        text = unicodedata.normalize("NFC", value.strip()).lower().encode("punycode").decode("ascii")
+    text = re.sub(r"-{2,}", "-", _INVALID.sub("-", text.lower())).lstrip("-._").rstrip("-.")
+    return prefix + text if text else ""
+
+
+def _environment() -> Any:
+    import jinja2.sandbox
+
+    return jinja2.sandbox.ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+
+
+class Template:
+    """A compiled name template; a broken one is a UserError before anything is listed or written."""
+
+    def __init__(self, source: str | None = None, prefix: str = "") -> None:
+        import jinja2
+
+        self.source = DEFAULT_TEMPLATE if source is None else source
+        self.prefix = prefix
+        if prefix:
+            validate.profile_name(prefix)
+        try:
+            env = _environment()
+            self._template = env.from_string(self.source)
+            # Unknown variables are found now, on a sample, not after the listing.
+            self._render({k: "x" for k in VARIABLES}, "the template check")
+        except jinja2.TemplateSyntaxError as exc:
+            raise UserError(f"--template {self.source!r} does not parse: {exc.message} (line {exc.lineno})",
+                            hint=f"--template '{DEFAULT_TEMPLATE}'") from None
+
+    def _render(self, values: Mapping[str, str], who: str) -> str:
+        import jinja2
+        import jinja2.sandbox
+
+        try:
+            return str(self._template.render(**values))
+        except jinja2.UndefinedError as exc:
+            raise UserError(f"--template {self.source!r}: {exc.message}; it may use {', '.join(VARIABLES)}",
+                            hint=f"--template '{DEFAULT_TEMPLATE}'") from None
+        except jinja2.sandbox.SecurityError as exc:
+            raise UserError(f"--template {self.source!r} is unsafe ({exc}); refused for {who}",
+                            hint=f"--template '{DEFAULT_TEMPLATE}'") from None
+        except jinja2.TemplateError as exc:
+            raise UserError(f"--template {self.source!r} failed for {who}: {exc}",
+                            hint=f"--template '{DEFAULT_TEMPLATE}'") from None
+        except (TypeError, ValueError, ArithmeticError, LookupError) as exc:
+            raise UserError(f"--template {self.source!r} failed for {who}: {type(exc).__name__}",
+                            hint=f"--template '{DEFAULT_TEMPLATE}'") from None
+
+    def name(self, account_id: str, account_name: str, role_name: str, session: str, region: str) -> str:
+        """The name for one assignment; one that is not a valid profile name is refused, naming it."""
+        who = f"account {account_name!r} ({account_id}), role {role_name!r}"
+        values = {"account_id": slug(account_id), "account_name": slug(account_name) or slug(account_id),
+                  "role_name": slug(role_name), "sso_session": slug(session), "region": slug(region)}
+        name = self.prefix + self._render(values, who)
+        if not name:
+            raise UserError(f"--template {self.source!r} gives an empty profile name for {who}",
+                            hint=f"--template '{DEFAULT_TEMPLATE}'")
+        if not validate.is_name(name):
+            try:
+                validate.profile_name(name)
+            except UserError as exc:
+                raise UserError(f"--template {self.source!r} gives an unsafe name for {who}: {exc.message}",
+                                hint=f"--template '{DEFAULT_TEMPLATE}'") from None
+        return name
+
+
+def _suffixed(base: str, *parts: str) -> str:
+    tail = "".join(f"-{p}" for p in parts)
+    return base[:MAX_NAME - len(tail)].rstrip("-.") + tail
+
+
+def assign(template: Template, assignments: Iterable[Any], session: str, region: str,
+           held: Mapping[tuple[str, str], str], taken: Sequence[str] = ()) -> list[Named]:
+    """A unique name for each assignment (objects with account_id, account_name, role_name).
+
+    `held`: (account_id, role_name) -> the name sync gave it before (it keeps that name
+    when the template still gives it); `taken`: names of profiles sync must not use.
+    """
+    wanted: dict[str, list[Any]] = {}
+    for a in sorted(assignments, key=lambda a: (a.account_id, a.role_name)):
+        base = template.name(a.account_id, a.account_name, a.role_name, session, region)
+        wanted.setdefault(base, []).append(a)
+    used = set(taken)
+    out: list[Named] = []
+    later: list[tuple[str, Any]] = []
+    for base, group in wanted.items():
+        holders = [a for a in group if held.get((a.account_id, a.role_name)) == base]
+        keeper = None if base in used else (holders or group)[0]
+        for a in group:
+            if a is keeper:
+                used.add(base)
+                out.append(Named(base, a.account_id, a.account_name, a.role_name, base))
+            else:
+                later.append((base, a))
+    for base, a in later:
+        why = "taken by a profile sync does not manage" if base in taken else "another assignment has it"
+        name = _suffixed(base, a.account_id)
+        if name in used:
+            name = _suffixed(base, a.account_id, hashlib.sha256(a.role_name.encode()).hexdigest()[:6])
+        n = 2
+        while name in used:  # only a template that ignores the account could get here
+            name = _suffixed(base, a.account_id, str(n))
+            n += 1
+        used.add(name)
+        out.append(Named(name, a.account_id, a.account_name, a.role_name, base, why))
+    return sorted(out, key=lambda n: (n.account_id, n.role_name))

@@ -1,0 +1,208 @@
+"""`keyrack sync` from request to result: check, sign in once, list, plan, approve, write, prove.
+
+Order matters, as in `set`: the template and every value are checked and the
+config parsed before any network call; one sign-in (the live session reused,
+else the engine's sign-in); the whole listing (a partial one raises, so it is
+never written as if complete); the plan; the person's (or --yes's) approval;
+one write through config_writer (one lock, one backup, one atomic replace);
+then the prompt files (completions), the roundtrip once for a session that has
+not passed one, and one verify per account that got a new or changed profile.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from keyrack_sh import config_writer, paths, profiles, validate
+from keyrack_sh.errors import UserError
+from keyrack_sh.profiles import Profile, SsoSession
+from keyrack_sh.sync import plan as sync_plan
+from keyrack_sh.sync.naming import Template
+from keyrack_sh.sync.plan import SyncPlan
+
+
+@dataclass(frozen=True)
+class SyncRequest:
+    start_url: str | None = None
+    sso_region: str | None = None
+    session: str | None = None
+    template: str | None = None
+    prefix: str = ""
+    region: str | None = None
+    prune: bool = False
+    dry_run: bool = False
+    force: bool = False  # --yes: also overwrite or prune profiles edited after sync
+    flow: str = "pkce"
+    no_browser: bool = False
+    concurrency: int = 8
+
+    def check(self) -> None:
+        """Every given value, before any file or network is touched."""
+        if self.start_url is not None:
+            validate.start_url(self.start_url)
+        if self.sso_region is not None:
+            validate.region(self.sso_region, "SSO region")
+        if self.session is not None:
+            validate.session_name(self.session)
+        if self.region is not None:
+            validate.region(self.region)
+        if (self.start_url is None) != (self.sso_region is None):
+            raise UserError("--start-url and --sso-region go together",
+                            hint="keyrack sync --start-url URL --sso-region REGION (or --sso-session NAME)")
+
+
+@dataclass
+class Outcome:
+    plan: SyncPlan
+    written: bool = False
+    assignments: int = 0
+    steps: list[Any] = field(default_factory=list)  # the roundtrip's, when it ran
+    verified: list[Any] = field(default_factory=list)  # verify.Checked per account
+    roundtrip: bool = False
+
+    @property
+    def failed(self) -> list[Any]:
+        return [c for c in self.verified if not c.ok]
+
+    def to_json(self) -> dict[str, Any]:
+        out = self.plan.to_json()
+        out.update(ok=not self.failed, dry_run=not self.written and self.plan.changed, written=self.written,
+                   assignments=self.assignments, roundtrip=self.roundtrip,
+                   steps=[{"step": s.name, "ok": s.ok, "detail": s.detail} for s in self.steps],
+                   verified=[{"profile": c.profile, "account_id": c.account_id, "ok": c.ok, "arn": c.arn,
+                              **({"error": c.error} if c.error else {})} for c in self.verified])
+        return out
+
+
+def resolve_session(text: str | None, request: SyncRequest) -> tuple[SsoSession, str]:
+    """(the sso-session, "add" | "reuse"): named, found by start URL + region, or the config's only one."""
+    path = paths.config_file()
+    config = config_writer.load_text(text or "", path)  # a config that does not parse stops here
+    if request.start_url and request.sso_region:
+        ask = config_writer.SetRequest(profile="-", start_url=request.start_url, sso_region=request.sso_region,
+                                       account_id="-", role_name="-", session=request.session)
+        name, action = config_writer.choose_session(config_writer.editor(text or "", path), ask, None, path)
+        if action == "update":
+            existing = config.session(name)
+            raise UserError(f"sso-session {name!r} in {path} names {existing.start_url} ({existing.region}), not "
+                            f"{request.start_url} ({request.sso_region}); sync does not change it",
+                            hint=f"keyrack sync --sso-session {name} (or another --sso-session name)")
+        if action == "add":
+            return SsoSession(name=name, start_url=request.start_url, region=request.sso_region), "add"
+        return config.session(name), "reuse"
+    names = config.session_names()
+    if request.session:
+        if request.session not in names:
+            raise UserError(f"sso-session {request.session!r} is not in {path}",
+                            hint=f"keyrack sync --start-url URL --sso-region REGION --sso-session {request.session}")
+        return config.session(request.session), "reuse"
+    if len(names) == 1:
+        return config.session(names[0]), "reuse"
+    if not names:
+        raise UserError(f"no sso-session in {path} to sync", hint="keyrack sync --start-url URL --sso-region REGION")
+    raise UserError(f"{len(names)} sso-sessions in {path} ({', '.join(names[:6])}); which one?",
+                    hint=f"keyrack sync --sso-session {names[0]}")
+
+
+def _listing(session: SsoSession, request: SyncRequest) -> list[Any]:
+    """One sign-in (none while the session is unlocked), then every assignment."""
+    from keyrack_sh import engine
+    from keyrack_sh.flows import portal
+    from keyrack_sh.sync.listing import list_assignments
+
+    engine.unlock(session, flow=request.flow, no_browser=request.no_browser)
+    try:
+        return list_assignments(session, engine.access_token(session, policy="never"),
+                                concurrency=request.concurrency)
+    except portal.Unauthorized:
+        # Revoked or signed out elsewhere since the token was stored: sign in once more.
+        engine.relock(session.name, region=session.region)
+        engine.unlock(session, flow=request.flow, no_browser=request.no_browser, force=True)
+        return list_assignments(session, engine.access_token(session, policy="never"),
+                                concurrency=request.concurrency)
+
+
+def sync(request: SyncRequest, approve: Callable[[SyncPlan], None] | None = None,
+         on_step: Callable[[Any], None] | None = None) -> Outcome:
+    """Plan (and unless dry_run, write and prove) the sync. `approve` raises to refuse."""
+    request.check()
+    template = Template(request.template, request.prefix)
+    text = config_writer.read_config()
+    session, action = resolve_session(text, request)
+    assignments = _listing(session, request)
+    if not assignments:
+        raise UserError(f"IAM Identity Center gives your user no account and role at {session.start_url}; "
+                        f"nothing written", hint="ask your administrator for an assignment")
+
+    def plan_for(current: str | None) -> SyncPlan:
+        now_session, now_action = resolve_session(current, request)
+        if now_session != session:
+            raise UserError(f"sso-session {session.name!r} changed in {paths.config_file()} meanwhile; "
+                            f"nothing written", hint="run keyrack sync again")
+        return sync_plan.plan(current, session, now_action, assignments, template, region=request.region,
+                              prune=request.prune, force=request.force)
+
+    if request.dry_run:
+        return Outcome(plan=plan_for(text), assignments=len(assignments))
+    the_plan = config_writer.apply_planned(plan_for, approve, same=lambda a, b: a.shape() == b.shape())
+    outcome = Outcome(plan=the_plan, written=the_plan.changed, assignments=len(assignments))
+    _after_write(the_plan)
+    _prove(outcome, request, on_step)
+    return outcome
+
+
+def _after_write(the_plan: SyncPlan) -> None:
+    """Completions and `list` see the new profiles; a pruned one leaves no prompt file or credentials."""
+    from keyrack_sh import cache, prompt_state
+
+    names = {e.name: the_plan.session.name for e in the_plan.of("add", "change", "unchanged", "edited", "stale")}
+    prompt_state.write_profiles(names)
+    gone = [e.name for e in the_plan.of("remove")]
+    if gone:
+        prompt_state.remove_profiles(gone)
+        for name in gone:
+            cache.remove_role_creds(name)
+
+
+def _prove(outcome: Outcome, request: SyncRequest, on_step: Callable[[Any], None] | None) -> None:
+    """The roundtrip once for the session (if it has not passed one), then one verify per account."""
+    from keyrack_sh import roundtrip
+    from keyrack_sh.sync import verify
+    from keyrack_sh.vaults.identity_center import IdentityCenterVault
+
+    the_plan = outcome.plan
+    per_account: dict[str, Profile] = {}
+    config = profiles.load()
+    for e in the_plan.of("add", "change"):
+        if e.account_id not in per_account:
+            per_account[e.account_id] = config.profile(e.name)
+    if not per_account:
+        return
+    vault = IdentityCenterVault()
+    session = config.session(the_plan.session.name)
+    first = next(iter(per_account.values()))
+    force = the_plan.session_action == "add"
+    if force or roundtrip.proven_at(vault, session) is None:
+        try:
+            result = roundtrip.run(vault, first, session, flow=request.flow, no_browser=request.no_browser,
+                                   on_step=on_step, force=force)
+        except roundtrip.RoundtripFailure as failure:
+            outcome.steps = failure.result.steps
+            restored = config_writer.restore(the_plan)  # nothing proven: the config goes back
+            raise type(failure.error)(f"sync failed at the roundtrip ({failure.step}): {failure.error.message}; "
+                                      f"{_restored(the_plan, restored)}", hint=failure.error.hint) from None
+        outcome.steps, outcome.roundtrip = result.steps, result.roundtrip
+        outcome.verified.append(verify.Checked(first.name, first.account_id, result.arn))
+        del per_account[first.account_id]
+    outcome.verified.extend(verify.verify_accounts(list(per_account.values()), session.region,
+                                                   concurrency=request.concurrency))
+
+
+def _restored(the_plan: SyncPlan, outcome: str) -> str:
+    if outcome == config_writer.MERGED:
+        return f"another writer changed {the_plan.path} meanwhile, so only sync's sections were put back"
+    if outcome == config_writer.GONE:
+        return f"{the_plan.path} was deleted meanwhile"
+    return f"{the_plan.path} is back as it was"
+
