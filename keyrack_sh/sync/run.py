@@ -109,7 +109,7 @@ def _listing(session: SsoSession, request: SyncRequest) -> list[Any]:
     """One sign-in (none while the session is unlocked), then every assignment."""
     from keyrack_sh import engine
     from keyrack_sh.flows import portal
-    from keyrack_sh.sync.listing import list_assignments
+    from keyrack_sh.flows.organisation import list_assignments
 
     engine.unlock(session, flow=request.flow, no_browser=request.no_browser)
     try:
