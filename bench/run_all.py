@@ -33,6 +33,8 @@ BENCHES: dict[str, tuple[str, list[str], list[str]]] = {
     "config_bench": ("status, list, set on a config with 2,000 profiles",
                      [], ["--profiles", "50", "--runs", "1", "--quick"]),
     "console_bench": ("keyrack console --url vs keyrack export, unlocked", [], ["--quick"]),
+    "organisation_bench": ("listing 500 accounts x 4 roles: concurrency 8 vs the same calls sequentially / 8",
+                           [], ["--quick"]),
     "server_bench": ("credential server: served request vs credential_process hit, 8-client throughput, RSS",
                      [], ["--quick"]),
 }

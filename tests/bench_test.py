@@ -95,3 +95,15 @@ def test_the_aws_cli_bench_runs_this_interpreters_v1_whatever_aws_is_first_on_pa
     assert argv is not None and str(other) not in argv and "/usr/bin/aws" not in argv
     proc = subprocess.run([*argv, "--version"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "aws-cli/1." in proc.stdout + proc.stderr
+
+
+def test_organisation_bench_lists_everything_within_its_concurrency():
+    proc = _bench("organisation_bench.py", "--quick", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    listing, sequential, throttled = report["rows"]
+    assert listing["what"] == "list 40x2 (42 calls), concurrency 8"  # 2 account pages + 40 role lists
+    assert listing["baseline"] == "sequential / 8" and listing["target"] == "<= 2x"
+    assert sequential["subject"] == "sequential" and throttled["note"] != "42 calls"  # throttling cost calls
+    in_flight = int(report["notes"][0].split("most calls in flight at once: ")[1].split()[0])
+    assert 1 <= in_flight <= 8

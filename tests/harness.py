@@ -238,6 +238,22 @@ def wait_for_browser_fetches(count: int = 1, env: Mapping[str, str] | None = Non
         time.sleep(0.05)
 
 
+# -- a large organisation ------------------------------------------------------------------
+
+def large_organisation(sandbox, size: str = "500x4", **settings: object) -> tuple:
+    """Give the sandbox's user an organisation of `size` ("ACCOUNTSxROLES", as the sandbox's --org
+    takes it) and apply `settings` (throttle_every=3, page_size=20, latency=0.01), until its reset.
+
+    Returns the accounts (keyrack_sh.sandbox.Account, with their roles) the portal now lists.
+    """
+    from keyrack_sh.sandbox.state import parse_organisation
+
+    accounts = sandbox.use_organisation(*parse_organisation(size))
+    if settings:
+        sandbox.configure(**settings)
+    return accounts
+
+
 # -- looking for leaks -------------------------------------------------------------------
 
 def files_containing(root: Path, secrets: set[str] | frozenset[str]) -> list[Path]:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from harness import large_organisation
 from keyrack_sh.errors import EXIT_SERVICE, EXIT_USER, ServiceError, UserError
 from keyrack_sh.flows import organisation, portal
 from keyrack_sh.flows.organisation import Assignment, Backoff, list_assignments
@@ -89,8 +90,7 @@ def _first_role(org) -> tuple[str, str]:
 # -- throttling and faults ----------------------------------------------------------------
 
 def test_throttled_on_every_third_call_the_listing_still_completes(sandbox, session, token):
-    sandbox.use_organisation(60, 3)
-    sandbox.configure(throttle_every=3)
+    large_organisation(sandbox, "60x3", throttle_every=3)
     found = list_assignments(session, token)
     assert {(a.account_id, a.account_name, a.role_name) for a in found} == served(sandbox)
     minimal = 3 + 60  # pages of 20 accounts, one role page per account

@@ -34,8 +34,8 @@ from harness import (
     wait_for_browser_fetches,
     write_cli_v2_token,
 )
-from keyrack_sh.sandbox import Account, Sandbox, SandboxConfig, many_accounts
-from keyrack_sh.sandbox.state import s256
+from keyrack_sh.sandbox import Account, Sandbox, SandboxConfig, many_accounts, organisation
+from keyrack_sh.sandbox.state import parse_organisation, s256
 
 DEVICE = "urn:ietf:params:oauth:grant-type:device_code"
 NO_RETRY = Config(retries={"total_max_attempts": 1})
@@ -343,6 +343,87 @@ def test_paging_of_accounts_and_roles(oidc, portal, sandbox):
     assert len(first["accountList"]) == 20 and first["nextToken"]
     with pytest.raises(portal.exceptions.InvalidRequestException):
         portal.list_accounts(accessToken=token, nextToken="garbage")
+
+
+# -- a large organisation, throttling, latency ------------------------------------------------
+
+def test_a_large_organisation_has_awkward_names_and_roles_that_vary_around_the_size():
+    org = organisation(500, 4)
+    assert len(org) == 500 and sum(len(a.roles) for a in org) == 2000
+    assert {len(a.roles) for a in org} == {3, 4, 5}
+    assert len({a.account_id for a in org}) == 500 and all(len(a.account_id) == 12 for a in org)
+    assert [a.account_id for a in org] != sorted(a.account_id for a in org)
+    names = [a.name for a in org]
+    assert {"Prod", "prod", "Données Équipe", "team  a", "Team A"} <= set(names)
+    assert names.count("Shared Services") == 2
+    assert all(len(set(a.roles)) == len(a.roles) for a in org)
+    assert sum(len(a.roles) for a in organisation(7, 1)) == 7 and sum(len(a.roles) for a in organisation(8, 3)) == 24
+    assert parse_organisation("500x4") == (500, 4) and parse_organisation("2X3") == (2, 3)
+    for bad in ("500", "x4", "0x4", "5x0", "axb", "5x4x3"):
+        with pytest.raises(ValueError, match="ACCOUNTSxROLES"):
+            parse_organisation(bad)
+
+
+def test_throttle_every_third_list_call_is_too_many_requests(portal, sandbox):
+    sandbox.use_organisation(3, 2)
+    sandbox.configure(throttle_every=3)
+    token = sandbox.issue_session()["accessToken"]
+    account = sandbox.accounts()[0].account_id
+    answers = []
+    for call in (lambda: portal.list_accounts(accessToken=token),
+                 lambda: portal.list_account_roles(accessToken=token, accountId=account)) * 3:
+        try:
+            call()
+            answers.append("ok")
+        except portal.exceptions.TooManyRequestsException as exc:
+            assert exc.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+            answers.append("429")
+    assert answers == ["ok", "ok", "429", "ok", "ok", "429"]  # both list calls count together
+    # Other calls are never throttled, nor counted (two more would make the next list call the 9th).
+    for _ in range(2):
+        portal.get_role_credentials(accessToken=token, accountId=account, roleName=sandbox.accounts()[0].roles[0])
+    assert portal.list_accounts(accessToken=token)["accountList"]
+    sandbox.reset()
+    for _ in range(4):
+        portal.list_accounts(accessToken=sandbox.issue_session()["accessToken"])  # back to never
+
+
+def test_the_sandbox_counts_calls_in_flight_and_latency_holds_them(portal, sandbox):
+    token = sandbox.issue_session()["accessToken"]
+    sandbox.configure(latency=60)
+    threads = [threading.Thread(target=portal.list_accounts, kwargs={"accessToken": token}) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        assert _wait(lambda: sandbox.in_flight == 3)
+        assert sandbox.max_in_flight == 3
+    finally:
+        sandbox.configure(latency=0)
+        sandbox.release_hangs()  # ends the waits in progress
+        for t in threads:
+            t.join(timeout=30)
+    assert sandbox.in_flight == 0 and sandbox.max_in_flight == 3
+    sandbox.reset()
+    assert sandbox.max_in_flight == 0
+
+
+def test_a_fault_after_some_calls_lets_those_through(portal, sandbox):
+    token = sandbox.issue_session()["accessToken"]
+    sandbox.fail("ListAccounts", "InternalServerException", times=1, after=2)
+    portal.list_accounts(accessToken=token)
+    portal.list_accounts(accessToken=token)
+    with pytest.raises(portal.exceptions.ClientError):
+        portal.list_accounts(accessToken=token)
+    assert portal.list_accounts(accessToken=token)["accountList"]
+
+
+def _wait(condition, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 # -- the user: deny, ignore -----------------------------------------------------------------
@@ -743,6 +824,41 @@ def test_standalone_server_prints_exports_and_serves():
         assert endpoint.startswith("http://127.0.0.1:") and exports["AWS_ENDPOINT_URL_STS"] == endpoint
         reg = client("sso-oidc", endpoint_url=endpoint).register_client(clientName="cli", clientType="public")
         assert reg["clientId"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+
+
+def test_standalone_server_serves_a_large_organisation_paged_and_throttled():
+    proc = subprocess.Popen([sys.executable, "-m", "keyrack_sh.sandbox", "--org", "30x2", "--page-size", "7",
+                             "--throttle-every", "4"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        exports = dict(line[len("export "):].strip().partition("=")[::2]
+                       for line in (proc.stdout.readline() for _ in range(4)))
+        endpoint = exports["AWS_ENDPOINT_URL_SSO"]
+        oidc, sso = client("sso-oidc", endpoint_url=endpoint), client("sso", endpoint_url=endpoint)
+        reg = oidc.register_client(clientName="cli", clientType="public",
+                                   grantTypes=[DEVICE], scopes=SCOPES)
+        auth = oidc.start_device_authorization(clientId=reg["clientId"], clientSecret=reg["clientSecret"],
+                                               startUrl="https://keyrack-sandbox.awsapps.com/start")
+        assert open_url(auth["verificationUriComplete"])[0] == 200
+        token = oidc.create_token(clientId=reg["clientId"], clientSecret=reg["clientSecret"], grantType=DEVICE,
+                                  deviceCode=auth["deviceCode"])["accessToken"]
+        pages, answers, next_token = [], [], None
+        while True:
+            try:
+                page = sso.list_accounts(accessToken=token, **({"nextToken": next_token} if next_token else {}))
+            except sso.exceptions.TooManyRequestsException:
+                answers.append("429")
+                continue
+            answers.append("ok")
+            pages.append(len(page["accountList"]))
+            next_token = page.get("nextToken")
+            if not next_token:
+                break
+        assert pages == [7, 7, 7, 7, 2] and answers == ["ok", "ok", "ok", "429", "ok", "ok"]
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=10)
