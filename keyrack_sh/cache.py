@@ -358,6 +358,16 @@ def remove_role_creds_of_session(session: str) -> list[Path]:
     return removed
 
 
+def roles_of_session(session: str) -> set[tuple[str, str]]:
+    """(account, role) of every creds file of `session`, as their headers name them."""
+    roles = set()
+    for path in _creds_files():
+        header = _header(path)
+        if header is not None and header[3] == session:
+            roles.add((header[4], header[5]))
+    return roles
+
+
 def remove_role_creds(profile: str) -> bool:
     for temp in _creds_temps():
         header = _header(temp)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from keyrack_sh import cache, hotpath, lock, paths, prompt_state, tty
+from keyrack_sh import cache, hotpath, lock, paths, prompt_state, tool_caches, tty
 from keyrack_sh.errors import ServiceError, UserError
 from keyrack_sh.profiles import Profile, SsoSession
 
@@ -393,8 +393,9 @@ def relock(session_name: str, *, region: str | None = None) -> RelockResult:
     """Log out at IAM Identity Center, then delete the session's local secrets.
 
     Logout (with the stored token) is what ends the browser's sign-in. Then the
-    token file and keyrack's role credentials of this session go, and the
-    prompt state says locked. Other sessions are untouched. A failed logout is
+    token file, keyrack's role credentials of this session and those the AWS CLI
+    and botocore cached for it (tool_caches) go, and the prompt state says
+    locked. Other sessions are untouched. A failed logout is
     reported in the result; the local state is cleared regardless (whatever
     the failure). Logout goes to the token's own region (where it was issued),
     else `region` (the config's).
@@ -418,7 +419,11 @@ def relock(session_name: str, *, region: str | None = None) -> RelockResult:
         removed = []
         if cache.remove_token(session_name):
             removed.append(str(paths.token_file(session_name)))
+        # What the AWS CLI and botocore cached for native profiles of this session would be served
+        # without the token (as `aws sso logout` knows, which sweeps every session's).
+        roles = tool_caches.roles_in_config(session_name) | cache.roles_of_session(session_name)
         removed.extend(str(p) for p in cache.remove_role_creds_of_session(session_name))
+        removed.extend(str(p) for p in tool_caches.remove_session_entries(session_name, roles))
         prompt_state.mark_locked(session_name)
     return RelockResult(session=session_name, logged_out=logged_out, logout_error=error, removed=tuple(removed),
                         logout_failed=failed)

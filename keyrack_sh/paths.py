@@ -65,6 +65,16 @@ def token_file(session: str) -> Path:
     return sso_cache_dir() / (hashlib.sha1(session.encode("utf-8")).hexdigest() + ".json")
 
 
+def cli_creds_cache_dir() -> Path:
+    """The AWS CLI's role-credential cache (botocore JSONFileCache; not configurable in the CLI)."""
+    return home() / ".aws" / "cli" / "cache"
+
+
+def boto_creds_cache_dir() -> Path:
+    """botocore's default JSONFileCache folder, used by tools that give the SSO provider a file cache."""
+    return home() / ".aws" / "boto" / "cache"
+
+
 def creds_dir() -> Path:
     return keyrack_home() / "creds"
 

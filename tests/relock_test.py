@@ -9,7 +9,9 @@ import sys
 import time
 
 import pytest
-from engine_support import Home, assert_one_line_failure, home  # noqa: F401 (fixture)
+from clients import aws_v2, client_arn, client_command, client_env  # noqa: F401 (fixture)
+from engine_support import Home, arn, assert_one_line_failure, home  # noqa: F401 (fixture)
+from harness import run
 
 from keyrack_sh import resources
 
@@ -182,3 +184,97 @@ def test_relocking_a_locked_session_says_it_was_already_locked(home: Home) -> No
     proc = home.keyrack("relock", "p1")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "sso-session s1 was already locked (nothing to sign out); removed 0 local file(s)\n"
+
+
+# -- the role credentials other tools cached for the session ---------------------------------
+
+NATIVE_PROFILES = """
+[profile native]
+sso_session = s1
+sso_account_id = 222222222222
+sso_role_name = Developer
+region = eu-west-1
+
+[profile native2]
+sso_session = s2
+sso_account_id = 111111111111
+sso_role_name = ReadOnly
+region = eu-west-1
+"""
+
+# boto3 with a file cache on its SSO provider, as tools that keep role credentials across runs do.
+BOTO_FILE_CACHE = (
+    "import boto3\nfrom botocore.credentials import JSONFileCache\n"
+    "s = boto3.Session(profile_name={profile!r})\n"
+    "s._session.get_component('credential_provider').get_provider('sso').cache = JSONFileCache()\n"
+    "print(s.client('sts').get_caller_identity()['Arn'])\n")
+
+
+def test_relock_ends_the_aws_cli_s_cached_role_credentials_of_that_session_and_no_other(
+        home: Home, aws_v2: tuple[str, ...]) -> None:
+    unlock_both(home)
+    home.write_config(NATIVE_PROFILES)
+    assert client_arn(aws_v2, home.env, "native") == arn("222222222222", "Developer")
+    assert client_arn(aws_v2, home.env, "native2") == arn("111111111111", "ReadOnly")
+    cli_cache = home.root / ".aws" / "cli" / "cache"
+    assert len(list(cli_cache.iterdir())) == 2
+    fetched = home.sandbox.count("GetRoleCredentials")
+
+    proc = home.keyrack("relock", "p1")
+    assert proc.returncode == 0, proc.stderr
+    # The CLI's cached credentials would be served without any token: they went with it.
+    after = run(client_command(aws_v2, "native"), env=client_env(home.env, "native"), timeout=120)
+    assert after.returncode != 0 and after.stdout == "", after.stdout
+    assert "SSO" in after.stderr and "Token" in after.stderr, after.stderr
+    # The other session's native profile is served from the CLI's cache as before.
+    assert client_arn(aws_v2, home.env, "native2") == arn("111111111111", "ReadOnly")
+    assert home.sandbox.count("GetRoleCredentials") == fetched
+    assert len(list(cli_cache.iterdir())) == 1
+
+
+def test_relock_ends_botocore_s_file_cached_role_credentials_of_that_session_and_no_other(home: Home) -> None:
+    unlock_both(home)
+    home.write_config(NATIVE_PROFILES)
+    for profile, expected in (("native", arn("222222222222", "Developer")),
+                              ("native2", arn("111111111111", "ReadOnly"))):
+        proc = home.python(BOTO_FILE_CACHE.format(profile=profile))
+        assert (proc.returncode, proc.stdout.strip()) == (0, expected), proc.stderr
+    boto_cache = home.root / ".aws" / "boto" / "cache"
+    assert len(list(boto_cache.iterdir())) == 2
+    fetched = home.sandbox.count("GetRoleCredentials")
+
+    assert home.keyrack("relock", "--session", "s1").returncode == 0
+    proc = home.python(BOTO_FILE_CACHE.format(profile="native"))
+    assert proc.returncode != 0 and proc.stdout == ""
+    proc = home.python(BOTO_FILE_CACHE.format(profile="native2"))
+    assert (proc.returncode, proc.stdout.strip()) == (0, arn("111111111111", "ReadOnly")), proc.stderr
+    assert home.sandbox.count("GetRoleCredentials") == fetched
+
+
+def test_relock_leaves_every_cache_file_it_cannot_attribute_to_the_session(home: Home) -> None:
+    from keyrack_sh.tool_caches import cache_key
+
+    unlock_both(home)
+    home.write_config(NATIVE_PROFILES)
+    cli_cache = home.root / ".aws" / "cli" / "cache"
+    cli_cache.mkdir(parents=True)
+    sso_entry = json.dumps({"ProviderType": "sso", "Credentials": {"AccessKeyId": "ASIAX"}})
+    keep = {
+        "assume-role.json": json.dumps({"Credentials": {"AccessKeyId": "ASIAR"}, "AssumedRoleUser": {}}),
+        cache_key("222222222222", "Developer", "s2") + ".json": sso_entry,  # another session's
+        cache_key("333333333333", "Unknown", "s1") + ".json": sso_entry,  # a role no profile names
+        # a legacy profile's (keyed by the start URL: its own token file, its own sign-in)
+        "legacy-start-url-key.json": sso_entry,
+        # named as this session's (profile nope's role), but not an SSO entry: not the SSO provider's
+        cache_key("222222222222", "AdminRoleX", "s1") + ".json": json.dumps({"Credentials": {}}),
+    }
+    ours = {cache_key("222222222222", "Developer", "s1") + ".json": sso_entry,  # native
+            cache_key("111111111111", "AdminRole", "s1") + ".json": sso_entry[:20]}  # p1, half-written
+    for name, text in {**keep, **ours}.items():
+        (cli_cache / name).write_text(text)
+        (cli_cache / name).chmod(0o600)
+    proc = home.keyrack("relock", "p1", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(os.listdir(cli_cache)) == sorted(keep)
+    removed = json.loads(proc.stdout)[0]["removed"]
+    assert {str(cli_cache / name) for name in ours} <= set(removed)
