@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import json
 
-from engine_support import Home, arn, home  # noqa: F401 (fixture)
+import pytest
+from clients import aws_v2  # noqa: F401 (fixture)
+from engine_support import Home, arn, assert_one_line_failure, home  # noqa: F401 (fixture)
 
-from harness import write_cli_v2_token
+from harness import run, write_cli_v2_token
 
 PLAIN_SSO_PROFILE = """
 [profile plain]
@@ -50,3 +52,48 @@ def test_a_half_written_aws_cli_token_counts_as_locked_not_a_crash(home: Home) -
     assert proc.returncode == 2 and "keyrack unlock p1" in proc.stderr
     assert home.credential_process("p1").returncode == 0  # a sign-in replaces it
     assert json.loads(home.token_file("s1").read_text())["accessToken"]
+
+
+# -- the real AWS CLI v2 signs out and in: keyrack follows --------------------------------------
+
+def aws(aws_v2: tuple[str, ...], home: Home, *args: str) -> None:
+    proc = run([*aws_v2, *args], env=home.env, timeout=120)
+    assert proc.returncode == 0, (args, proc.stderr)
+
+
+def served_key(home: Home, profile: str = "p1", **env: str) -> str:
+    proc = home.credential_process(profile, **env)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)["AccessKeyId"]
+
+
+def test_after_aws_sso_logout_and_login_keyrack_serves_the_new_sign_in_s_credentials(
+        home: Home, aws_v2: tuple[str, ...]) -> None:
+    old = {served_key(home, "p1"), served_key(home, "p1b")}  # one fetch, shared by both profiles
+    aws(aws_v2, home, "sso", "logout")
+    aws(aws_v2, home, "sso", "login", "--sso-session", "s1")  # device code; the test browser approves
+    fetched = home.sandbox.count("GetRoleCredentials")
+    new = served_key(home, "p1")
+    assert new not in old
+    assert home.sandbox.count("GetRoleCredentials") == fetched + 1  # fetched with the CLI's sign-in
+    assert served_key(home, "p1b") == new  # the sibling gets the new ones too, never the old
+    assert served_key(home, "p1") == new  # and the hit serves them from now on
+    assert home.sandbox.count("CreateToken", client_name="keyrack-s1") == 1  # no sign-in by keyrack
+    assert home.boto3_arn("p1") == arn("111111111111", "AdminRole")
+
+
+@pytest.mark.parametrize("policy", ["never", "always"])
+def test_after_aws_sso_logout_keyrack_never_serves_the_signed_out_credentials(
+        home: Home, aws_v2: tuple[str, ...], policy: str) -> None:
+    old = served_key(home, "p1")
+    assert home.credential_process("q1").returncode == 0
+    aws(aws_v2, home, "sso", "logout")
+    assert home.sandbox.count("Logout") == 2  # the CLI ended both sessions at AWS
+    proc = home.credential_process("p1", KEYRACK_AUTO_UNLOCK=policy)
+    if policy == "never":  # locked, and said so: nothing served
+        assert_one_line_failure(proc, 2, "profile 'p1'", "locked", "keyrack unlock p1")
+        assert_one_line_failure(home.credential_process("p1b", KEYRACK_AUTO_UNLOCK=policy), 2, "locked")
+    else:  # the lazy unlock signs in anew and serves that sign-in's credentials
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["AccessKeyId"] != old
+        assert home.sandbox.count("CreateToken", grant_type="authorization_code") == 3
