@@ -147,9 +147,18 @@ def test_a_later_page_that_keeps_failing_throws_the_earlier_ones_away(sandbox, s
 def test_the_deadline_bounds_the_time_even_when_attempts_remain(sandbox, session, token):
     sandbox.use_organisation(3, 1)
     sandbox.fail("ListAccounts", "TooManyRequestsException", times=10**6)
-    with pytest.raises(ServiceError, match=r"and the listing's 0.2 s ran out; nothing was written"):
+    with pytest.raises(ServiceError, match=r"the listing's 0.2 s ran out; nothing was written$"):
         list_assignments(session, token, backoff=Backoff(attempts=10**6, base=0.05, cap=0.05, deadline=0.2))
     assert sandbox.count("ListAccounts") < 100
+
+
+def test_the_deadline_ends_a_listing_that_answers_but_never_finishes(sandbox, session, token):
+    sandbox.use_organisation(40, 1)
+    sandbox.configure(latency=0.05)  # 41 calls one at a time: 2 s at least, past the 0.3 s deadline
+    with pytest.raises(ServiceError, match=r"^IAM Identity Center was too slow to list the roles of account \d+: "
+                                           r"the listing's 0.3 s ran out; nothing was written$"):
+        list_assignments(session, token, concurrency=1, backoff=Backoff(deadline=0.3))
+    assert listing_calls(sandbox) < 41
 
 
 def test_the_default_backoff_is_bounded():

@@ -8,11 +8,12 @@ flight, the ListAccounts page included, to `concurrency`.
 
 Throttling (TooManyRequestsException, HTTP 429), server faults (5xx) and
 broken connections are retried here, page by page, with full-jitter
-exponential backoff: at most `Backoff.attempts` calls a page, and none started
-once the listing has run `Backoff.deadline` seconds. botocore's own retries
-are off for this client: its standard mode shares one retry quota among the
-client's threads, which a large organisation under throttling drains, after
-which retries stop at a point nobody can name; this bound is the only one.
+exponential backoff: at most `Backoff.attempts` calls a page, and no call or
+wait starts once the listing has run `Backoff.deadline` seconds (so a portal
+that pages forever, or crawls, ends too). botocore's own retries are off for
+this client: its standard mode shares one retry quota among the client's
+threads, which a large organisation under throttling drains, after which
+retries stop at a point nobody can name; this bound is the only one.
 
 A page that still fails fails the whole listing, and the other threads stop at
 their next call: a caller gets every assignment or an exception, never a part
@@ -59,7 +60,7 @@ class Backoff:
     attempts: int = 15  # calls of one page at most, the first one included
     base: float = 0.1  # seconds: the longest wait before the first retry
     cap: float = 1.0  # seconds: the longest single wait
-    deadline: float = 120.0  # seconds: no call or wait starts after this, from the listing's start
+    deadline: float = 300.0  # seconds from the listing's start: no call or wait starts after it
 
     def delay(self, retry: int, rng: random.Random) -> float:
         return rng.uniform(0, min(self.cap, self.base * 2 ** retry))
@@ -150,12 +151,18 @@ class _Listing:
         """One page: retried on throttling and faults within the backoff, every other failure mapped."""
         attempt = 0
         while True:
-            if self.stop.is_set():
-                raise _Stopped
             attempt += 1
             try:
                 with self.slots:
+                    if self.stop.is_set():  # checked with the slot held: a waiter may have waited long
+                        raise _Stopped
+                    if time.monotonic() - self.started > self.backoff.deadline:
+                        raise ServiceError(f"IAM Identity Center was too slow {what}: the listing's "
+                                           f"{self.backoff.deadline:g} s ran out; {NOTHING_WRITTEN}",
+                                           hint="try again in a moment")
                     return method(**params)
+            except (_Stopped, KeyrackError):
+                raise
             except Exception as exc:
                 if not _worth_retrying(exc):
                     raise _refusal(exc, what) from None
