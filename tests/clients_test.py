@@ -86,7 +86,7 @@ def test_a_sign_in_the_go_sdk_stopped_waiting_for_goes_on_and_its_retry_opens_no
     env = {**home.env, "AWS_PROFILE": "p1", "TEST_BROWSER_MODE": "log"}  # the person is slow to approve
     killed = run(go_identity, env={**env, "KEYRACK_TEST_PROCESS_TIMEOUT": "2s"}, timeout=60)
     assert killed.returncode == 1 and "killed" in killed.stderr, killed.stderr
-    assert len(browser_urls(home.env)) == 1
+    assert len(browser_urls(home.env, at_least=1)) == 1  # the sign-in child goes on after the kill
     retry = spawn_client(go_identity, env, "p1")  # run again while the sign-in still waits
     approve_in_browser(browser_urls(home.env)[0])
     out, err = retry.communicate(timeout=120)

@@ -216,10 +216,20 @@ def _browser_dir(env: Mapping[str, str] | None) -> Path:
     return Path(_env(env)["BROWSER"]).parent
 
 
-def browser_urls(env: Mapping[str, str] | None = None) -> list[str]:
-    """Every URL the test browser was asked to open, in order."""
+def browser_urls(env: Mapping[str, str] | None = None, at_least: int = 0, timeout: float = 60) -> list[str]:
+    """Every URL the test browser was asked to open, in order.
+
+    keyrack starts the browser detached and does not wait for it, so a test that
+    expects a URL says how many (`at_least`): on a busy machine the browser may
+    not have logged it yet when keyrack's own command has returned.
+    """
     log = _browser_dir(env) / "browser.log"
-    return log.read_text(encoding="utf-8").splitlines() if log.exists() else []
+    deadline = time.monotonic() + timeout
+    while True:
+        urls = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
+        if len(urls) >= at_least or time.monotonic() > deadline:
+            return urls
+        time.sleep(0.05)
 
 
 def browser_fetches(env: Mapping[str, str] | None = None) -> list[str]:
@@ -229,7 +239,7 @@ def browser_fetches(env: Mapping[str, str] | None = None) -> list[str]:
 
 
 def wait_for_browser_fetches(count: int = 1, env: Mapping[str, str] | None = None,
-                             timeout: float = 10) -> list[str]:
+                             timeout: float = 60) -> list[str]:
     deadline = time.monotonic() + timeout
     while True:
         fetches = browser_fetches(env)
