@@ -119,14 +119,15 @@ def _credentials_file_has(profile: str) -> bool:
     return parser.has_section(profile)
 
 
-def expected_role(arn: str, account_id: str, role_name: str) -> bool:
-    """STS's ARN names the role itself (the sandbox) or its AWSReservedSSO_ twin (real AWS)."""
-    prefix = f"arn:aws:sts::{account_id}:assumed-role/"
+def expected_role(arn: str, account_id: str, role_name: str, region: str | None = None) -> bool:
+    """STS's ARN names the role itself (the sandbox) or its AWSReservedSSO_ twin (real AWS), in the
+    partition of the IAM Identity Center's `region` (`arn:aws-cn:` for cn-north-1, `arn:aws-us-gov:`
+    for us-gov-west-1): an ARN of another partition is another account, whatever its number."""
+    from keyrack_sh import partitions
+
+    prefix = f"{partitions.arn_prefix(region)}sts::{account_id}:assumed-role/"
     if not arn.startswith(prefix):
-        parts = arn.split(":")
-        if len(parts) < 6 or parts[4] != account_id or not parts[5].startswith("assumed-role/"):
-            return False
-        arn = prefix + parts[5].split("/", 1)[1]  # other partitions (aws-cn, aws-us-gov)
+        return False
     role = arn[len(prefix):].split("/")[0]
     return role == role_name or (role.startswith(f"AWSReservedSSO_{role_name}_")
                                  and "_" not in role[len(f"AWSReservedSSO_{role_name}_"):])
@@ -190,7 +191,8 @@ def verify(profile: Profile, session: SsoSession) -> str:
         raise UserError(f"boto3 took {profile.name!r}'s credentials from {where}, not from keyrack",
                         hint=f"remove {where}, then keyrack set {profile.name} ... again")
     arn, account = str(out.get("arn", "")), out.get("account")
-    if account != profile.account_id or not expected_role(arn, profile.account_id, profile.role_name):
+    if account != profile.account_id or not expected_role(arn, profile.account_id, profile.role_name,
+                                                          session.region):
         raise UserError(f"STS answered {arn}, not role {profile.role_name!r} in {profile.account_id}",
                         hint=f"check --account-id and --role-name, then keyrack set {profile.name} ... again")
     return arn

@@ -11,10 +11,15 @@ from keyrack_sh.flows import federation
 
 @pytest.mark.parametrize(("region", "partition"), [
     ("eu-west-1", "aws"), (None, "aws"), ("cn-north-1", "aws-cn"), ("cn-northwest-1", "aws-cn"),
-    ("us-gov-west-1", "aws-us-gov"),
+    ("us-gov-west-1", "aws-us-gov"), ("us-gov-east-1", "aws-us-gov"),
 ])
 def test_the_partition_follows_the_region(region: str | None, partition: str) -> None:
     assert federation.partition_of(region) == partition
+
+
+def test_a_partition_without_known_sign_in_hosts_is_one_clear_error() -> None:
+    with pytest.raises(UserError, match="not of aws-iso"):
+        federation.partition_of("us-iso-east-1")
 
 
 @pytest.mark.parametrize(("partition", "signin", "console"), [

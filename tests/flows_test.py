@@ -179,3 +179,27 @@ def test_botocore_failures_read_as_sentences() -> None:
                              "ResponseMetadata": {"HTTPStatusCode": 429}}, "Logout")
     assert str(aws.translate(throttled, "to log out")) == \
         "IAM Identity Center failed to log out (ThrottlingException, HTTP 429)"
+
+
+ENDPOINTS = {
+    # sso region: (OIDC endpoint, portal endpoint), as botocore resolves them with no override
+    "us-east-1": ("https://oidc.us-east-1.amazonaws.com", "https://portal.sso.us-east-1.amazonaws.com"),
+    "cn-north-1": ("https://oidc.cn-north-1.amazonaws.com.cn", "https://portal.sso.cn-north-1.amazonaws.com.cn"),
+    "cn-northwest-1": ("https://oidc.cn-northwest-1.amazonaws.com.cn",
+                       "https://portal.sso.cn-northwest-1.amazonaws.com.cn"),
+    "us-gov-west-1": ("https://oidc.us-gov-west-1.amazonaws.com", "https://portal.sso.us-gov-west-1.amazonaws.com"),
+    "us-gov-east-1": ("https://oidc.us-gov-east-1.amazonaws.com", "https://portal.sso.us-gov-east-1.amazonaws.com"),
+}
+
+
+def test_china_and_govcloud_regions_reach_their_partitions_oidc_and_portal_endpoints(env: dict[str, str]) -> None:
+    """keyrack's clients (aws.py), built offline in a fresh process with no endpoint override."""
+    from harness import python
+
+    clean = {k: v for k, v in env.items() if not k.startswith("AWS_ENDPOINT_URL")}
+    code = ("import json; from keyrack_sh import aws\n"
+            f"print(json.dumps({{r: [aws.oidc_client(r).meta.endpoint_url, aws.portal_client(r).meta.endpoint_url]"
+            f" for r in {sorted(ENDPOINTS)!r}}}))")
+    proc = python(code, env=clean)
+    assert proc.returncode == 0, proc.stderr
+    assert {r: tuple(v) for r, v in json.loads(proc.stdout).items()} == ENDPOINTS

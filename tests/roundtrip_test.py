@@ -23,17 +23,22 @@ def set_argv(sandbox: Sandbox, *extra: str) -> list[str]:
             "--account-id", "111111111111", "--role-name", "AdminRole", "--region", "eu-west-1", *extra]
 
 
-@pytest.mark.parametrize("arn,ok", [
-    ("arn:aws:sts::111111111111:assumed-role/AdminRole/alice", True),
-    ("arn:aws:sts::111111111111:assumed-role/AWSReservedSSO_AdminRole_0123456789abcdef/alice", True),
-    ("arn:aws-us-gov:sts::111111111111:assumed-role/AWSReservedSSO_AdminRole_0123abcd/alice", True),
-    ("arn:aws:sts::222222222222:assumed-role/AdminRole/alice", False),
-    ("arn:aws:sts::111111111111:assumed-role/AdminRoleX/alice", False),
-    ("arn:aws:sts::111111111111:assumed-role/AWSReservedSSO_AdminRole_Full_0123abcd/alice", False),
-    ("arn:aws:iam::111111111111:user/AdminRole", False),
+@pytest.mark.parametrize("arn,region,ok", [
+    ("arn:aws:sts::111111111111:assumed-role/AdminRole/alice", "us-east-1", True),
+    ("arn:aws:sts::111111111111:assumed-role/AWSReservedSSO_AdminRole_0123456789abcdef/alice", None, True),
+    ("arn:aws-us-gov:sts::111111111111:assumed-role/AWSReservedSSO_AdminRole_0123abcd/alice", "us-gov-west-1", True),
+    ("arn:aws-cn:sts::111111111111:assumed-role/AdminRole/alice", "cn-north-1", True),
+    # The partition is part of who answered: the same number in another partition is another account.
+    ("arn:aws:sts::111111111111:assumed-role/AdminRole/alice", "cn-north-1", False),
+    ("arn:aws-cn:sts::111111111111:assumed-role/AdminRole/alice", "us-east-1", False),
+    ("arn:aws-us-gov:sts::111111111111:assumed-role/AdminRole/alice", "eu-west-1", False),
+    ("arn:aws:sts::222222222222:assumed-role/AdminRole/alice", "us-east-1", False),
+    ("arn:aws:sts::111111111111:assumed-role/AdminRoleX/alice", "us-east-1", False),
+    ("arn:aws:sts::111111111111:assumed-role/AWSReservedSSO_AdminRole_Full_0123abcd/alice", "us-east-1", False),
+    ("arn:aws:iam::111111111111:user/AdminRole", "us-east-1", False),
 ])
-def test_which_arns_prove_the_role(arn: str, ok: bool) -> None:
-    assert expected_role(arn, "111111111111", "AdminRole") is ok
+def test_which_arns_prove_the_role(arn: str, region: str | None, ok: bool) -> None:
+    assert expected_role(arn, "111111111111", "AdminRole", region) is ok
 
 
 def test_keys_in_the_environment_are_a_warning_not_a_failure(

@@ -554,3 +554,33 @@ def test_an_unreachable_vanity_url_is_a_transient_failure(isolated_home: TestHom
                        "--sso-region", "us-east-1", "--account-id", ACCOUNT, "--role-name", ROLE, env=env)
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1, proc.stderr
     assert "cannot reach the start URL" in proc.stderr and not isolated_home.config.exists()
+
+
+# -- other partitions -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("start_url, region, partition, console", [
+    ("https://d-9067c0ffee.awsapps.cn/start", "cn-north-1", "aws-cn", "https://console.amazonaws.cn/"),
+    ("https://start.us-gov-home.awsapps.com/directory/d-9067c0ffee", "us-gov-west-1", "aws-us-gov",
+     "https://console.amazonaws-us-gov.com/"),
+])
+def test_a_china_or_govcloud_portal_proves_the_role_by_its_partitions_arn_and_console(
+        isolated_home: TestHome, env: dict[str, str], start_url: str, region: str, partition: str,
+        console: str) -> None:
+    import re
+    import urllib.request
+
+    # The sandbox's own STS answers as the partition's STS does (arn:aws-cn:, arn:aws-us-gov:).
+    with Sandbox(start_url=start_url, region=region) as portal:
+        env = {**env, **portal.env()}
+        proc = run_keyrack("set", "far", "--start-url", start_url, "--sso-region", region, "--account-id", ACCOUNT,
+                           "--role-name", ROLE, "--region", "eu-west-1", "--json", env=env, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["arn"] == f"arn:{partition}:sts::{ACCOUNT}:assumed-role/{ROLE}/alice"
+        # The profile's region is only the page's: the console is the partition of the accounts.
+        proc = run_keyrack("console", "far", "--url", env=env)
+        assert proc.returncode == 0, proc.stderr
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(proc.stdout.strip(), timeout=30) as resp:
+            page = dict(re.findall(r'<dd id="(\w+)">([^<]*)</dd>', resp.read().decode("utf-8")))
+        assert page["destination"].startswith(console) and page["role"] == ROLE
+

@@ -20,7 +20,8 @@ def run(args: argparse.Namespace) -> int:
     profile = config.profile(name)
     session = config.session_of(profile)
     region = validate.region(args.region) if args.region else profile.region
-    partition = federation.partition_of(region or session.region)
+    # The accounts are in the partition of their IAM Identity Center, whatever the page's region says.
+    partition = federation.partition_of(session.region)
     destination = federation.destination(partition, region, service=args.service, url=args.destination,
                                          keep_url_region=not args.region)
     base = federation.signin_base(partition)

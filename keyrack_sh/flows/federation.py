@@ -40,11 +40,13 @@ _SERVICE = re.compile(r"[a-z0-9][a-z0-9-]{0,40}", re.ASCII)
 
 def partition_of(region: str | None) -> str:
     """The partition a region belongs to (no region: the commercial one)."""
-    if region and region.startswith("cn-"):
-        return "aws-cn"
-    if region and region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
+    from keyrack_sh import partitions
+
+    partition = partitions.of_region(region)
+    if partition not in PARTITIONS:
+        raise UserError(f"keyrack console knows the sign-in hosts of {', '.join(PARTITIONS)}, not of {partition}",
+                        hint="open the console from your partition's own sign-in page")
+    return partition
 
 
 def signin_base(partition: str) -> str:

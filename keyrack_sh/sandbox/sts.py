@@ -17,6 +17,7 @@ import threading
 import uuid
 from urllib.parse import quote
 
+from keyrack_sh import partitions
 from keyrack_sh.sandbox.state import ApiError, State
 from keyrack_sh.sandbox.wire import Request, Response
 
@@ -57,7 +58,7 @@ class MotoMinter:
 
     def __call__(self, account_id: str, role_name: str, user: str, lifetime: float) -> tuple[str, str, str]:
         answer = self._sts().assume_role(
-            RoleArn=f"arn:aws:iam::{account_id}:role/{role_name}",
+            RoleArn=f"{partitions.arn_prefix(self.region)}iam::{account_id}:role/{role_name}",
             RoleSessionName=user,
             DurationSeconds=max(900, min(43200, int(lifetime))),
         )["Credentials"]
@@ -88,6 +89,7 @@ def handle(state: State, req: Request) -> Response:
     with state.lock:
         creds = state.role_creds.get(match.group("key"))
         config_verify = state.config.verify_signatures
+        arn = partitions.arn_prefix(state.config.region)  # an aws-cn instance's accounts are arn:aws-cn:
     if creds is None:
         raise ApiError("InvalidClientTokenId", "The security token included in the request is invalid.")
     if (req.header("x-amz-security-token") or "") != creds.session_token:
@@ -100,7 +102,7 @@ def handle(state: State, req: Request) -> Response:
     return Response.xml(
         f'<GetCallerIdentityResponse xmlns="{NS}">\n'
         "  <GetCallerIdentityResult>\n"
-        f"    <Arn>arn:aws:sts::{creds.account_id}:assumed-role/{creds.role_name}/{creds.user}</Arn>\n"
+        f"    <Arn>{arn}sts::{creds.account_id}:assumed-role/{creds.role_name}/{creds.user}</Arn>\n"
         f"    <UserId>{_role_id(creds.account_id, creds.role_name)}:{creds.user}</UserId>\n"
         f"    <Account>{creds.account_id}</Account>\n"
         "  </GetCallerIdentityResult>\n"
