@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -55,10 +56,31 @@ def iso_z(epoch: float) -> str:
 # -- SSO tokens (AWS CLI v2 format) -------------------------------------------
 
 
-def read_token(session: str) -> dict[str, Any] | None:
-    """The session's token, or None when missing, corrupt, or lacking accessToken/expiresAt."""
-    token = atomic.read_json(paths.token_file(session))
-    if token is None:
+# The AWS CLI v2 rewrites the token file in place (truncate, then write): for a moment a reader
+# sees it empty or cut short. Look again a few times, a few ms in all, then call it absent.
+HALF_WRITTEN_LOOKS = 5
+HALF_WRITTEN_PAUSE = 0.002  # s between looks
+
+
+def read_token(session: str, *, pause: Callable[[float], None] = time.sleep) -> dict[str, Any] | None:
+    """The session's token, or None when missing, corrupt, or lacking accessToken/expiresAt.
+
+    A file that is not (yet) whole JSON is read again, at most HALF_WRITTEN_LOOKS more times
+    with `pause(HALF_WRITTEN_PAUSE)` between (the seam tests use), then counts as absent.
+    """
+    path = paths.token_file(session)
+    for look in range(HALF_WRITTEN_LOOKS + 1):
+        data = safe_io.read(path)  # a regular file of ours, not a link, a FIFO or a huge file
+        if data is None:
+            return None  # missing or unsafe: nothing to wait for
+        try:
+            token = json.loads(data.decode("utf-8"))
+            break
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            if look == HALF_WRITTEN_LOOKS:
+                return None
+            pause(HALF_WRITTEN_PAUSE)
+    if not isinstance(token, dict):
         return None
     if not usable_access_token(token.get("accessToken")) or parse_time(token.get("expiresAt")) is None:
         return None

@@ -222,17 +222,30 @@ def _usable_token(session: SsoSession) -> dict[str, Any] | None:
 
 
 def _refresh(session: SsoSession, token: dict[str, Any]) -> dict[str, Any] | None:
+    """Renew `token`; when its refresh token no longer works, look at the file once more first.
+
+    botocore and the AWS CLI refresh without our lock, and the server rotates refresh tokens:
+    if one of them just spent ours (InvalidGrantException), the file now holds its newer token.
+    Use that (or renew with its refresh token) before calling the session locked.
+    """
     from keyrack_sh.flows import refresh
 
+    spent = {token.get("refreshToken")}
     new = refresh.renew(session, token)
     if new is None:
-        # botocore and the AWS CLI refresh without our lock: if one of them just
-        # spent the refresh token, the file now holds its fresh token. Use that.
-        current = cache.read_token(session.name)
-        if (current is not None and current.get("accessToken") != token.get("accessToken")
-                and cache.token_expiry(current) - time.time() > TOKEN_MIN_LEFT):
+        current = cache.read_token(session.name)  # a half-written file is looked at again, briefly
+        if (current is None or current.get("accessToken") == token.get("accessToken")
+                or current.get("startUrl", session.start_url) != session.start_url):
+            return None  # nothing newer: the session needs a browser
+        if cache.token_expiry(current) - time.time() > TOKEN_MIN_LEFT:
+            _record(session.name, current)  # the prompt shows the token that is in use
             return current
-        return None
+        if not current.get("refreshToken") or current.get("refreshToken") in spent:
+            return None
+        token = current  # a newer refresh token than ours: renew with that one, once
+        new = refresh.renew(session, token)
+        if new is None:
+            return None
     cache.write_token(session.name, new)
     # The same sign-in, renewed by us: its role credentials stay served (no new fetch per refresh).
     cache.rebind_role_creds(session.name, token, cache.sign_in_of(session.name, new))

@@ -156,3 +156,47 @@ def test_removing_a_sessions_role_credentials_leaves_other_sessions() -> None:
     cache.write_role_creds("b", "s2", "111111111111", "Admin", creds(3600), "1:2:3", signed_in("s2"))
     assert cache.remove_role_creds_of_session("s1") == [paths.creds_file("a")]
     assert not paths.creds_file("a").exists() and paths.creds_file("b").exists()
+
+
+# -- a token file another tool is rewriting in place (the AWS CLI v2: truncate, then write) ----
+
+def whole_token() -> str:
+    return json.dumps({"startUrl": "https://x.awsapps.com/start", "region": "eu-west-1", "accessToken": "at",
+                       "expiresAt": cache.iso_z(time.time() + 3600), "refreshToken": "rt"})
+
+
+def test_a_token_file_that_becomes_whole_while_it_is_looked_at_again_is_read_whole() -> None:
+    path = paths.token_file("acme")
+    path.parent.mkdir(parents=True)
+    whole = whole_token()
+    path.write_text(whole[:30])  # cut short, as the CLI's in-place rewrite leaves it for a moment
+    looks = []
+
+    def pause(seconds: float) -> None:
+        looks.append(seconds)
+        if len(looks) == 2:
+            path.write_text(whole)  # the writer finishes
+
+    assert cache.read_token("acme", pause=pause) == json.loads(whole)
+    assert len(looks) == 2
+
+
+@pytest.mark.parametrize("content", ["", "{", "cut"])
+def test_a_token_file_that_stays_half_written_is_absent_after_a_few_brief_looks(content: str) -> None:
+    path = paths.token_file("acme")
+    path.parent.mkdir(parents=True)
+    path.write_text(whole_token()[:30] if content == "cut" else content)
+    looks: list[float] = []
+    assert cache.read_token("acme", pause=looks.append) is None
+    assert looks == [cache.HALF_WRITTEN_PAUSE] * cache.HALF_WRITTEN_LOOKS
+    assert sum(looks) <= 0.02  # bounded: a few ms in all, never a hang
+
+
+def test_a_whole_but_unusable_or_missing_token_file_is_not_looked_at_again() -> None:
+    looks: list[float] = []
+    assert cache.read_token("acme", pause=looks.append) is None  # no file at all
+    path = paths.token_file("acme")
+    path.parent.mkdir(parents=True)
+    path.write_text('{"accessToken": "at"}')
+    assert cache.read_token("acme", pause=looks.append) is None
+    assert looks == []

@@ -97,3 +97,83 @@ def test_after_aws_sso_logout_keyrack_never_serves_the_signed_out_credentials(
         assert proc.returncode == 0, proc.stderr
         assert json.loads(proc.stdout)["AccessKeyId"] != old
         assert home.sandbox.count("CreateToken", grant_type="authorization_code") == 3
+
+
+# -- races: the AWS CLI v2 refreshes the same sign-in, without any lock ---------------------------
+
+NATIVE_S1 = """
+[profile native]
+sso_session = s1
+sso_account_id = 222222222222
+sso_role_name = Developer
+region = eu-west-1
+"""
+
+
+def expired_access_token(home: Home) -> None:
+    """A signed-in session whose access token needs a refresh (keyrack's and the CLI's alike)."""
+    assert home.credential_process("p1").returncode == 0
+    home.write_config(NATIVE_S1)
+    token = json.loads(home.token_file("s1").read_text())
+    home.token_file("s1").write_text(json.dumps({**token, "expiresAt": "2020-01-01T00:00:00Z"}))
+
+
+def cli_refreshes_first(home: Home, aws_v2: tuple[str, ...], *, access_lifetime: float | None = None,
+                        cut_short: bool = False) -> list[int]:
+    """When keyrack's refresh reaches the server, the real AWS CLI v2 spends the same refresh token
+    first (its own refresh, for the native profile), rewriting the token file in place.
+    Returns where the CLI's exit code goes."""
+    from clients import client_command, client_env
+
+    ran: list[int] = []
+
+    def the_cli() -> None:
+        if access_lifetime is not None:
+            home.sandbox.set_lifetimes(access=access_lifetime)
+        proc = run(client_command(aws_v2, "native"), env=client_env(home.env, "native"), timeout=120)
+        ran.append(proc.returncode)
+        if cut_short:  # caught in the middle of its truncate-then-write, for good
+            path = home.token_file("s1")
+            path.write_text(path.read_text()[:40])
+
+    home.sandbox.before("CreateToken", the_cli, grant_type="refresh_token")
+    return ran
+
+
+def test_a_refresh_token_the_aws_cli_just_spent_leads_keyrack_to_the_cli_s_new_token(
+        home: Home, aws_v2: tuple[str, ...]) -> None:
+    from keyrack_sh import cache
+
+    expired_access_token(home)
+    ran = cli_refreshes_first(home, aws_v2)
+    proc = home.credential_process("p2", KEYRACK_AUTO_UNLOCK="never")
+    assert proc.returncode == 0, proc.stderr
+    assert ran == [0]
+    assert home.sandbox.count("CreateToken", grant_type="refresh_token") == 2  # the CLI's, keyrack's spent one
+    assert home.sandbox.count("CreateToken", grant_type="authorization_code") == 1  # no new sign-in
+    cli_token = json.loads(home.token_file("s1").read_text())  # still the CLI's: nothing older written over it
+    assert home.prompt_line("s1").split()[:2] == ["unlocked", str(int(cache.token_expiry(cli_token)))]
+    assert home.boto3_arn("p2") == arn("222222222222", "Developer")
+
+
+def test_a_newer_refresh_token_the_aws_cli_left_is_used_before_the_session_counts_as_locked(
+        home: Home, aws_v2: tuple[str, ...]) -> None:
+    expired_access_token(home)
+    # The CLI's new access token is too short-lived for keyrack to hand on: its refresh token renews.
+    ran = cli_refreshes_first(home, aws_v2, access_lifetime=30)
+    proc = home.credential_process("p2", KEYRACK_AUTO_UNLOCK="never")
+    assert proc.returncode == 0, proc.stderr
+    assert ran == [0]
+    assert home.sandbox.count("CreateToken", grant_type="refresh_token") == 3  # the CLI's, ours spent, ours anew
+    assert home.sandbox.count("CreateToken", grant_type="authorization_code") == 1
+
+
+def test_a_token_file_the_cli_left_half_written_after_spending_the_refresh_token_is_locked_not_a_crash(
+        home: Home, aws_v2: tuple[str, ...]) -> None:
+    expired_access_token(home)
+    ran = cli_refreshes_first(home, aws_v2, cut_short=True)
+    proc = home.credential_process("p2", KEYRACK_AUTO_UNLOCK="never")
+    assert ran == [0]
+    assert_one_line_failure(proc, 2, "profile 'p2'", "locked", "keyrack unlock p2")
+    assert home.credential_process("p2").returncode == 0  # a sign-in replaces it
+    assert json.loads(home.token_file("s1").read_text())["accessToken"]

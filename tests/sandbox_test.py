@@ -916,3 +916,20 @@ def test_federation_login_refuses_a_bad_token_and_a_destination_off_the_console(
     assert status == 400
     assert open_url(f"{sandbox.endpoint}/console?session=nope")[0] == 403
     assert sandbox.console_sessions() == []
+
+
+def test_before_runs_another_tool_s_action_first_once_and_that_call_is_then_answered_as_usual(oidc, sandbox):
+    reg = register(oidc)
+    first = device_sign_in(oidc, sandbox, reg)
+    kwargs = {"clientId": reg["clientId"], "clientSecret": reg["clientSecret"], "grantType": "refresh_token"}
+    theirs = []
+    # Another tool spends the same refresh token just as this refresh reaches the server.
+    sandbox.before("CreateToken", lambda: theirs.append(oidc.create_token(**kwargs,
+                                                                          refreshToken=first["refreshToken"])),
+                   grant_type="refresh_token")
+    with pytest.raises(oidc.exceptions.InvalidGrantException):
+        oidc.create_token(**kwargs, refreshToken=first["refreshToken"])
+    assert len(theirs) == 1 and theirs[0]["refreshToken"] != first["refreshToken"]
+    assert oidc.create_token(**kwargs, refreshToken=theirs[0]["refreshToken"])["accessToken"]  # no second run
+    assert len(theirs) == 1
+    assert sandbox.count("CreateToken", grant_type="refresh_token") == 3

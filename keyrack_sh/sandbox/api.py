@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 
 from keyrack_sh.sandbox.state import (
@@ -216,6 +217,17 @@ class Sandbox:
         """
         _check_operation(operation)
         self.state.add_fault(operation, Fault("hang", times), _grant(grant_type))
+
+    def before(self, operation: str, action: Callable[[], None], times: int = 1,
+               grant_type: str | None = None) -> None:
+        """The next `times` calls of `operation` first run `action()`, then are answered as usual.
+
+        The call is already counted and not yet handled: another tool acting at that very
+        moment (e.g. the AWS CLI spending the refresh token a refresh carries). Other
+        requests are served while it runs.
+        """
+        _check_operation(operation)
+        self.state.add_fault(operation, Fault("call", times, action=action), _grant(grant_type))
 
     def skew_clock(self, seconds: float) -> None:
         """The sandbox's clock runs `seconds` off the machine's (negative: behind, so what it

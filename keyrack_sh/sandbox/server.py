@@ -106,6 +106,9 @@ class Dispatcher:
         fault = self.state.take_fault(operation, grant_type)
         if fault is None or fault.kind == "pass":
             return True
+        if fault.kind == "call" and fault.action is not None:
+            fault.action()  # in this request's thread: other requests are served meanwhile
+            return True
         if fault.kind == "error":
             raise ApiError(fault.error_code, fault.message or f"injected {fault.error_code}", fault.status)
         release = self.state.hang_event()

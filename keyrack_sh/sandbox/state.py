@@ -14,6 +14,7 @@ import string
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 DEFAULT_START_URL = "https://keyrack-sandbox.awsapps.com/start"
@@ -290,12 +291,13 @@ class ConsoleSession:
 
 @dataclass
 class Fault:
-    kind: str  # error | delay | hang | pass (answered normally: the calls before a later fault)
+    kind: str  # error | delay | hang | pass (answered normally: the calls before a later fault) | call
     remaining: int
     error_code: str = ""
     status: int | None = None
     message: str = ""
     seconds: float = 0.0
+    action: Callable[[], None] | None = None  # call: run first (another tool acting just then)
 
 
 @dataclass(frozen=True)
