@@ -83,6 +83,27 @@ def policy_for(profile: Profile) -> str:
     return value
 
 
+def login_flow(profile_login: str | None, browser: str | None, *, device_code: bool = False) -> str:
+    """The sign-in flow: --device-code > KEYRACK_LOGIN > the profile's keyrack_login > the host's default.
+
+    The default is the authorization code (a browser redirect), except over SSH or WSL with no
+    browser configured, where it is the device code (remote.py).
+    """
+    from keyrack_sh import remote
+
+    if device_code:
+        return "device"
+    setting = os.environ.get(remote.LOGIN_ENV)
+    if setting:
+        if setting not in FLOWS:
+            raise UserError(f"{remote.LOGIN_ENV}={setting[:20]!r} is not one of {', '.join(FLOWS)}",
+                            hint=f"export {remote.LOGIN_ENV}=device")
+        return setting
+    if profile_login:
+        return profile_login
+    return "device" if remote.headless(browser) else "pkce"
+
+
 def may_sign_in(policy: str) -> bool:
     if policy == "always":
         return True
@@ -187,6 +208,11 @@ def _sign_in(session: SsoSession, *, flow: str, no_browser: bool, client_name: s
     """The sign-in itself; the caller holds the session lock."""
     from keyrack_sh.flows import device, pkce, register
 
+    from keyrack_sh import remote
+
+    # On a remote host with no browser configured, a browser keyrack starts would be on the wrong
+    # machine (or a text browser fighting the terminal): show the URL (and code) only.
+    no_browser = no_browser or remote.headless(session.browser)
     os.environ[SIGNING_IN_ENV] = session.name
     try:
         started = time.time()
@@ -253,7 +279,7 @@ def _refresh(session: SsoSession, token: dict[str, Any]) -> dict[str, Any] | Non
     return new
 
 
-def access_token(session: SsoSession, *, policy: str = "never", flow: str = "pkce",
+def access_token(session: SsoSession, *, policy: str = "never", flow: str | None = None,
                  no_browser: bool = False) -> str:
     """A valid access token for `session` (refreshing silently; signing in if `policy` allows).
 
@@ -267,7 +293,8 @@ def access_token(session: SsoSession, *, policy: str = "never", flow: str = "pkc
         if token is None:
             if not may_sign_in(policy):
                 raise _locked_error(session.name, None, policy)
-            _sign_in(session, flow=flow, no_browser=no_browser, client_name=None)
+            _sign_in(session, flow=flow or login_flow(None, session.browser), no_browser=no_browser,
+                     client_name=None)
             token = cache.read_token(session.name)
             if token is None:
                 raise ServiceError(f"sso-session {session.name!r}: the new token could not be read back")
@@ -329,7 +356,7 @@ def credentials(profile: Profile, session: SsoSession, *, policy: str, flow: str
         found = cache.find_role_creds(session.name, profile.account_id, profile.role_name, min_left)
         if found is not None:
             return _remember(profile, session, *found, stamp)
-        return _fetch_locked(profile, session, policy=policy, flow=flow or profile.login or "pkce",
+        return _fetch_locked(profile, session, policy=policy, flow=flow or login_flow(profile.login, session.browser),
                              no_browser=no_browser, stamp=stamp)
 
 

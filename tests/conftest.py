@@ -25,7 +25,9 @@ from keyrack_sh.sandbox import Sandbox, SandboxConfig
 
 SCRUBBED_PREFIXES = ("AWS_", "KEYRACK_")
 SCRUBBED_NAMES = ("BROWSER", "TEST_BROWSER_MODE", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME",
-                  "XDG_STATE_HOME", "XDG_RUNTIME_DIR", "XDG_CONFIG_DIRS", "XDG_DATA_DIRS")
+                  "XDG_STATE_HOME", "XDG_RUNTIME_DIR", "XDG_CONFIG_DIRS", "XDG_DATA_DIRS",
+                  # A suite run over SSH or under WSL signs in as a local one does (remote.py).
+                  "SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY", "WSL_DISTRO_NAME", "WSL_INTEROP")
 
 
 @pytest.fixture(scope="session")

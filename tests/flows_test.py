@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.error
+from pathlib import Path
 import urllib.request
 from typing import Any
 
@@ -15,6 +16,7 @@ from keyrack_sh import cache, paths
 from keyrack_sh.errors import UserError
 from keyrack_sh.flows import device, pkce, portal, register
 from keyrack_sh.profiles import SsoSession
+from engine_support import home  # noqa: F401 (fixture)
 
 DEVICE = "urn:ietf:params:oauth:grant-type:device_code"
 
@@ -203,3 +205,107 @@ def test_china_and_govcloud_regions_reach_their_partitions_oidc_and_portal_endpo
     proc = python(code, env=clean)
     assert proc.returncode == 0, proc.stderr
     assert {r: tuple(v) for r, v in json.loads(proc.stdout).items()} == ENDPOINTS
+
+
+# -- remote hosts: the device code by default -------------------------------------------------
+
+def test_ssh_and_wsl_are_remote_and_a_configured_browser_is_not_headless(tmp_path: Any) -> None:
+    from keyrack_sh import remote
+
+    local = tmp_path / "version-local"
+    local.write_text("Linux version 6.1.0-18-amd64 (debian-kernel@lists.debian.org)")
+    wsl = tmp_path / "version-wsl"
+    wsl.write_text("Linux version 5.15.146.1-microsoft-standard-WSL2 (root@65c757a075e2)")
+    assert remote.where({}, str(local)) is None
+    assert remote.where({}, str(tmp_path / "absent")) is None
+    assert remote.where({}, str(wsl)) == "WSL"
+    assert remote.where({"WSL_DISTRO_NAME": "Ubuntu"}, str(local)) == "WSL"
+    for name in ("SSH_CONNECTION", "SSH_TTY", "SSH_CLIENT"):
+        assert remote.where({name: "x"}, str(local)) == "SSH"
+    ssh = {"SSH_CONNECTION": "10.0.0.2 50000 10.0.0.1 22"}
+    assert remote.headless(None, ssh)
+    assert not remote.headless(None, {**ssh, "BROWSER": "w3m"})
+    assert not remote.headless("firefox {url}", ssh)
+
+
+def test_the_flow_setting_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    from keyrack_sh import engine
+
+    monkeypatch.delenv("BROWSER", raising=False)
+    monkeypatch.setenv("SSH_CONNECTION", "10.0.0.2 50000 10.0.0.1 22")
+    assert engine.login_flow(None, None) == "device"
+    assert engine.login_flow(None, "firefox {url}") == "pkce"  # a browser is configured
+    assert engine.login_flow("pkce", None) == "pkce"  # the profile's keyrack_login
+    monkeypatch.setenv("KEYRACK_LOGIN", "pkce")
+    assert engine.login_flow("device", None) == "pkce"  # the environment beats the profile
+    assert engine.login_flow("pkce", None, device_code=True) == "device"  # the flag beats all
+    monkeypatch.setenv("KEYRACK_LOGIN", "browser")
+    with pytest.raises(UserError, match="KEYRACK_LOGIN='browser' is not one of pkce, device"):
+        engine.login_flow(None, None)
+
+
+SSH = {"SSH_CONNECTION": "10.0.0.2 50000 10.0.0.1 22", "SSH_TTY": "/dev/pts/3"}
+
+
+class Approver:
+    """The user, on their laptop, approving whatever device code appears (nobody opens a browser here)."""
+
+    def __init__(self, sandbox: Any) -> None:
+        import threading
+
+        self.sandbox, self.stop = sandbox, threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.wait(0.1):
+            if self.sandbox.approve_device():
+                return
+
+    def __enter__(self) -> Approver:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(5)
+
+
+def _user_codes(sandbox: Any) -> list[str]:
+    with sandbox.state.lock:
+        return [d.user_code for d in sandbox.state.devices.values()]
+
+
+def test_over_ssh_without_a_browser_the_sdks_sign_in_is_a_device_code_shown_on_the_terminal(home: Any) -> None:
+    import shlex
+
+    from keyrack_sh import resources
+    from tty_test import run_on_a_terminal
+
+    browser = Path(home.env.pop("BROWSER"))
+    with Approver(home.sandbox):
+        proc, terminal = run_on_a_terminal(home, shlex.split(resources.credential_process_command("p1")), **SSH)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["AccessKeyId"] and proc.stderr == ""
+    assert home.sandbox.count("StartDeviceAuthorization") == 1
+    assert home.sandbox.count("CreateToken", grant_type="authorization_code") == 0
+    (code,) = _user_codes(home.sandbox)
+    assert f"open this URL and confirm the code {code}: http" in terminal
+    assert not (browser.parent / "browser.log").exists()  # nothing tried a browser here
+
+
+def test_unlock_over_ssh_shows_the_code_and_a_setting_or_a_browser_keeps_the_redirect(home: Any) -> None:
+    browser = home.env.pop("BROWSER")
+    with Approver(home.sandbox):
+        proc = home.keyrack("unlock", "p1", **SSH)
+    assert proc.returncode == 0, proc.stderr
+    (code,) = _user_codes(home.sandbox)
+    assert f"confirm the code {code}" in proc.stderr and "unlocked sso-session s1" in proc.stdout
+    # KEYRACK_LOGIN=pkce: the redirect flow even over SSH (say, with the port forwarded); nobody completes it here.
+    proc = home.keyrack("unlock", "q1", KEYRACK_LOGIN="pkce", KEYRACK_SIGNIN_TIMEOUT="2", **SSH)
+    assert proc.returncode == 2 and "timed out" in proc.stderr.strip().splitlines()[-1]
+    assert "/authorize?" in proc.stderr and home.sandbox.count("StartDeviceAuthorization") == 1
+    # A browser configured (BROWSER, the test browser): the default stays the redirect, and it completes.
+    proc = home.keyrack("unlock", "q1", BROWSER=browser, **SSH)
+    assert proc.returncode == 0, proc.stderr
+    assert home.sandbox.count("CreateToken", grant_type="authorization_code") == 1
+    assert home.sandbox.count("StartDeviceAuthorization") == 1

@@ -254,7 +254,9 @@ def _roundtrip(args: argparse.Namespace, vault: Any, plan: Plan, out: dict[str, 
                signed_in_for: str | None = None) -> None:
     from keyrack_sh import roundtrip
 
-    flow = "device" if args.device_code else (plan.profile.login or "pkce")
+    from keyrack_sh import engine
+
+    flow = engine.login_flow(plan.profile.login, plan.session.browser, device_code=args.device_code)
     try:
         result = roundtrip.run(vault, plan.profile, plan.session, flow=flow, no_browser=args.no_browser,
                                on_step=_step_printer(args), signed_in_for=signed_in_for,

@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     config = profiles.load()
     profile = config.profile(name)
     session = config.session_of(profile)  # its keyrack_browser opens the sign-in
-    flow = "device" if args.device_code else (profile.login or "pkce")
+    flow = engine.login_flow(profile.login, session.browser, device_code=args.device_code)
     info = engine.unlock(session, flow=flow, no_browser=args.no_browser)
     prompt_state.write_profile(profile.name, session.name)
     if args.json:

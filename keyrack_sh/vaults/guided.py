@@ -141,7 +141,7 @@ def fill(args: argparse.Namespace) -> str | None:
     session = SsoSession(name=session_name, start_url=args.start_url, region=args.sso_region)
 
     if not (args.account_id and args.role_name):
-        flow = "device" if args.device_code else "pkce"
+        flow = engine.login_flow(None, None, device_code=args.device_code)
         args.signed_in_before = paths.token_file(session.name).exists()
         print(f"Signing in to {args.start_url} to list your accounts...")
         engine.unlock(session, flow=flow, no_browser=args.no_browser)
