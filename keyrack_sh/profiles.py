@@ -13,7 +13,8 @@ botocore and the Go SDK); its SSO settings live in keyrack_* keys:
     keyrack_account_id = 111122223333
     keyrack_role_name = AdminRole
     region = eu-west-1
-    # optional: keyrack_auto_unlock = tty|always|never, keyrack_login = pkce|device,
+    # optional: keyrack_auto_unlock = tty|always|never, keyrack_login = pkce|device (default: pkce,
+    # or device over SSH/WSL with no browser configured; KEYRACK_LOGIN beats it),
     # keyrack_browser = <command with {url}> (also in [sso-session]; the profile's wins)
 
     [sso-session acme]
