@@ -92,6 +92,9 @@ RecordFailure = Callable[[str, int, str], None]
 def main(argv: Sequence[str], *, record_failure: RecordFailure | None = None, waited: float = 0.0) -> int:
     """Answer the SDK; `record_failure(profile, code, line)` tells the herd gate's waiters (gate.py)
     when this process holds the gate, `waited` is its wait there."""
+    from keyrack_sh import tty
+
+    tty.stderr_for_failures_only()  # the one failure line is all an SDK may show of us
     code = _outlive_the_caller()
     if code is not None:
         return code

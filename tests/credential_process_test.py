@@ -11,6 +11,7 @@ import pytest
 from engine_support import Home, arn, assert_one_line_failure, home  # noqa: F401 (fixture)
 
 from harness import assumed_role_arn, write_cli_v2_token
+from tty_test import Terminal
 
 AUTH = "authorization_code"
 REFRESH = "refresh_token"
@@ -273,19 +274,18 @@ with lock.session_lock("s1", timeout=5):
     waiter = None
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
-        waiter = subprocess.Popen(shlex.split(resources.credential_process_command("p1")), env=home.env,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                  stdin=subprocess.DEVNULL, start_new_session=True)
-        assert waiter.stderr is not None
-        line = waiter.stderr.readline()  # the notice, once it has waited for s1 for a second
-        assert "waiting for the unlock of sso-session 's1'" in line, line
+        # On a terminal, so that it says when it waits (without one its stderr holds only a failure).
+        terminal = Terminal(home, shlex.split(resources.credential_process_command("p1")),
+                            KEYRACK_AUTO_UNLOCK="always")
+        waiter = terminal.proc
+        terminal.wait_for("waiting for the unlock of sso-session 's1'")  # once it has waited for s1 for a second
         holder.stdin.write("go\n")
         holder.stdin.flush()
         assert holder.stdout.readline() == "s2 free\n"
         holder.wait(timeout=10)
-        out, err = waiter.communicate(timeout=60)
-        assert waiter.returncode == 0, err
-        assert json.loads(out)["AccessKeyId"]
+        result, _ = terminal.finish()
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["AccessKeyId"]
         # And the mapping is the config's again.
         assert (home.root / ".aws" / "keyrack" / "prompt" / "profiles" / "p1").read_text().strip() == "s1"
     finally:

@@ -64,12 +64,12 @@ def test_a_herd_whose_sign_in_is_denied_opens_one_browser_and_every_caller_repor
     results = [(p.wait(timeout=120), p.stdout.read(), p.stderr.read()) for p in procs]  # type: ignore[union-attr]
     assert [rc for rc, _, _ in results] == [2] * HERD
     assert {out for _, out, _ in results} == {""}
-    # The holder also told its sign-in URL (no terminal here); its error line is everyone's.
-    lines = {err.splitlines()[-1] for _, _, err in results}
+    # The holder's error line is everyone's, and all there is (no sign-in URL without a terminal).
+    assert all(err.count("\n") == 1 for _, _, err in results), [err for _, _, err in results]
+    lines = {err for _, _, err in results}
     assert len(lines) == 1, lines
     (line,) = lines
     assert line.startswith("keyrack: profile 'p1': ") and "denied" in line
-    assert sum(err.count("\n") == 1 for _, _, err in results) == HERD - 1
     assert home.sandbox.count("Authorize") == 1  # not one browser tab per caller, one after another
 
 
@@ -125,3 +125,19 @@ def test_a_caller_that_may_not_sign_in_waits_only_briefly_behind_a_sign_in(home:
     finally:
         holder.kill()
         holder.wait()
+
+
+@pytest.mark.parametrize("behaviour, said", [("deny", "denied"), ("ignore", "timed out after 3 s")])
+def test_without_a_terminal_every_caller_of_a_herd_prints_exactly_one_line(home: Home, behaviour: str,
+                                                                           said: str) -> None:
+    home.sandbox.behaviour = behaviour
+    # As an SDK starts them: no controlling terminal, all three standard streams pipes.
+    procs = [subprocess.Popen(shlex.split(resources.credential_process_command(profile)),
+                              env={**home.env, "KEYRACK_SIGNIN_TIMEOUT": "3"}, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+             for profile in ["p1"] * 6 + ["p1b"] * 2]
+    results = [(p.communicate(timeout=120), p.returncode) for p in procs]
+    assert [rc for _, rc in results] == [2] * len(procs)
+    for (out, err), _ in results:
+        assert out == ""
+        assert err.count("\n") == 1 and err.startswith("keyrack: profile 'p1") and said in err, err

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from keyrack_sh import aws, cache
+from keyrack_sh import aws, cache, tty
 from keyrack_sh.errors import ServiceError, UserError
 from keyrack_sh.flows import browser, register
 from keyrack_sh.profiles import SsoSession
@@ -14,8 +14,18 @@ SLOW_DOWN_STEP = 5
 
 
 def sign_in(session: SsoSession, client: dict[str, Any], *, no_browser: bool, timeout: float,
-            sleep: Any = time.sleep) -> dict[str, Any]:
-    """Start a device authorization, show the code, poll until approved, denied or timed out."""
+            sleep: Any = None) -> dict[str, Any]:
+    """Start a device authorization, show the code, poll until approved, denied or timed out.
+
+    Between polls the terminal shows one line counting down (tty.LiveLine); `sleep`
+    (tests) replaces that wait.
+    """
+    with tty.LiveLine() as line:
+        return _sign_in(session, client, no_browser=no_browser, timeout=timeout, sleep=sleep, line=line)
+
+
+def _sign_in(session: SsoSession, client: dict[str, Any], *, no_browser: bool, timeout: float,
+             sleep: Any, line: tty.LiveLine) -> dict[str, Any]:
     try:
         oidc = aws.oidc_client(session.region)
         auth = oidc.start_device_authorization(clientId=client["clientId"], clientSecret=client["clientSecret"],
@@ -32,6 +42,9 @@ def sign_in(session: SsoSession, client: dict[str, Any], *, no_browser: bool, ti
     # Whichever ends first: our own timeout, or the device code's life at the server.
     code_expires_first = code_life < timeout
     deadline = time.monotonic() + min(timeout, code_life)
+    user_code = auth.get("userCode")
+    waiting_for = (f"code {user_code} in your browser" if user_code
+                   else "the sign-in in your browser")
     while True:
         started = time.time()
         try:
@@ -59,7 +72,10 @@ def sign_in(session: SsoSession, client: dict[str, Any], *, no_browser: bool, ti
                                            region=session.region, client=client)
         if time.monotonic() + interval > deadline:
             raise _code_expired(session) if code_expires_first else _timed_out(session, timeout)
-        sleep(interval)
+        if sleep is None:
+            line.count_down(waiting_for, deadline, seconds=interval)
+        else:
+            sleep(interval)
 
 
 def _code_expired(session: SsoSession) -> UserError:

@@ -10,7 +10,7 @@ import time
 import urllib.parse
 from typing import Any
 
-from keyrack_sh import aws, cache
+from keyrack_sh import aws, cache, tty
 from keyrack_sh.errors import ServiceError, UserError
 from keyrack_sh.flows import browser, register
 from keyrack_sh.profiles import SsoSession
@@ -92,7 +92,10 @@ def sign_in(session: SsoSession, client: dict[str, Any], *, no_browser: bool, ti
         }, quote_via=urllib.parse.quote)
         url = f"{endpoint.rstrip('/')}/authorize?{query}"
         browser.open_url(url, no_browser=no_browser, what=f"sso-session {session.name!r}", command=session.browser)
-        if not callback.done.wait(timeout):
+        with tty.LiveLine() as line:
+            approved = line.count_down("the sign-in in your browser", time.monotonic() + timeout,
+                                       until=callback.done)
+        if not approved:
             raise UserError(f"sign-in to sso-session {session.name!r} timed out after {timeout:g} s",
                             hint="run the command again and approve the sign-in in the browser")
     finally:
