@@ -172,6 +172,7 @@ class AwsConfig:
             raise UserError(f"sso-session {name!r} lacks {', '.join(missing)} in {self.path}")
         with _in(f"sso-session {name!r} of {self.path}"):
             validate.region(raw["sso_region"], "sso_region")
+            _region_agrees(raw["sso_start_url"], raw["sso_region"])
         scopes = tuple(s.strip() for s in raw.get("sso_registration_scopes", DEFAULT_SCOPES).split(",") if s.strip())
         return SsoSession(name=name, start_url=raw["sso_start_url"], region=raw["sso_region"],
                           scopes=scopes or (DEFAULT_SCOPES,), browser=raw.get(KEY_BROWSER) or None)
@@ -183,6 +184,24 @@ class AwsConfig:
 
     def profiles_of_session(self, session: str) -> list[str]:
         return [n for n in self.profile_names() if self.raw_profile(n).get(KEY_SESSION) == session]
+
+
+def _region_agrees(start_url: str, sso_region: str) -> None:
+    """A portal host that names its region (or partition) must agree with sso_region, or every
+    sign-in fails at AWS with "Couldn't find Identity Center Instance"; say so here instead."""
+    from keyrack_sh import portal_url
+
+    try:
+        portal = portal_url.parse(start_url)
+    except UserError:
+        return  # a start URL of the user's own making: IAM Identity Center judges it
+    try:
+        portal_url.sso_region(portal, sso_region)
+    except UserError:
+        where = portal.region or portal.partition
+        raise UserError(f"sso_region = {sso_region} contradicts sso_start_url {start_url} (its portal is in {where})",
+                        hint=f"set sso_region = {portal.region}" if portal.region else
+                        f"set sso_region to a region of {portal.partition}") from None
 
 
 @contextmanager

@@ -136,3 +136,16 @@ def test_set_refuses_a_bad_start_url_in_one_line_before_touching_anything(env: d
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.startswith("keyrack: invalid start URL") and proc.stderr.count("\n") == 1
     assert not os.path.exists(env["AWS_CONFIG_FILE"])
+
+
+def test_a_hand_edited_session_whose_region_contradicts_its_portal_host_is_one_line(env: dict[str, str]) -> None:
+    from harness import run_credential_process, write_profile
+
+    write_profile("acme.prod", start_url="https://ssoins-7223c4f9117b4c94.portal.eu-west-1.app.aws",
+                  sso_region="us-east-1", env=env)
+    before = open(env["AWS_CONFIG_FILE"], "rb").read()
+    proc = run_credential_process("acme.prod", env={**env, "KEYRACK_AUTO_UNLOCK": "never"})
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1
+    assert "sso_region = us-east-1 contradicts sso_start_url" in proc.stderr and "eu-west-1" in proc.stderr
+    assert open(env["AWS_CONFIG_FILE"], "rb").read() == before
