@@ -15,6 +15,7 @@ config keeps it, so a new account never renames an old one.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -44,6 +45,7 @@ class Named:
     why: str = ""  # "" or why the name has a suffix (another assignment or profile had `base`)
 
 
+@functools.lru_cache(maxsize=4096)
 def slug(value: str) -> str:
     """`value` as a name part: deterministic, lower-case ASCII from A-Z a-z 0-9 . _ -."""
     text = unicodedata.normalize("NFKD", value.strip())
@@ -148,7 +150,7 @@ def assign(template: Template, assignments: Iterable[Any], session: str, region:
             else:
                 later.append((base, a))
     for base, a in later:
-        why = "taken by a profile sync does not manage" if base in taken else "another assignment has it"
+        why = "taken by a profile sync does not manage" if base in taken else "taken by another assignment"
         name = _suffixed(base, a.account_id)
         if name in used:
             name = _suffixed(base, a.account_id, hashlib.sha256(a.role_name.encode()).hexdigest()[:6])

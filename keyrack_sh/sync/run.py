@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from keyrack_sh import config_writer, paths, profiles, validate
+from keyrack_sh import config_writer, paths, validate
 from keyrack_sh.errors import UserError
 from keyrack_sh.profiles import Profile, SsoSession
 from keyrack_sh.sync import plan as sync_plan
@@ -60,6 +60,7 @@ class Outcome:
     steps: list[Any] = field(default_factory=list)  # the roundtrip's, when it ran
     verified: list[Any] = field(default_factory=list)  # verify.Checked per account
     roundtrip: bool = False
+    seconds: dict[str, float] = field(default_factory=dict)  # per phase: listing, plan, write, ..., verify
 
     @property
     def failed(self) -> list[Any]:
@@ -69,6 +70,7 @@ class Outcome:
         out = self.plan.to_json()
         out.update(ok=not self.failed, dry_run=not self.written and self.plan.changed, written=self.written,
                    assignments=self.assignments, roundtrip=self.roundtrip,
+                   seconds={k: round(v, 3) for k, v in self.seconds.items()},
                    steps=[{"step": s.name, "ok": s.ok, "detail": s.detail} for s in self.steps],
                    verified=[{"profile": c.profile, "account_id": c.account_id, "ok": c.ok, "arn": c.arn,
                               **({"error": c.error} if c.error else {})} for c in self.verified])
@@ -78,7 +80,7 @@ class Outcome:
 def resolve_session(text: str | None, request: SyncRequest) -> tuple[SsoSession, str]:
     """(the sso-session, "add" | "reuse"): named, found by start URL + region, or the config's only one."""
     path = paths.config_file()
-    config = config_writer.load_text(text or "", path)  # a config that does not parse stops here
+    config = sync_plan.parsed(text or "", path)  # a config that does not parse stops here
     if request.start_url and request.sso_region:
         ask = config_writer.SetRequest(profile="-", start_url=request.start_url, sso_region=request.sso_region,
                                        account_id="-", role_name="-", session=request.session)
@@ -126,11 +128,14 @@ def _listing(session: SsoSession, request: SyncRequest) -> list[Any]:
 def sync(request: SyncRequest, approve: Callable[[SyncPlan], None] | None = None,
          on_step: Callable[[Any], None] | None = None) -> Outcome:
     """Plan (and unless dry_run, write and prove) the sync. `approve` raises to refuse."""
+    clock = _Clock()
     request.check()
     template = Template(request.template, request.prefix)
     text = config_writer.read_config()
     session, action = resolve_session(text, request)
+    clock.lap("check")
     assignments = _listing(session, request)
+    clock.lap("listing")  # the sign-in (if any) and the server's answers, mostly
     if not assignments:
         raise UserError(f"IAM Identity Center gives your user no account and role at {session.start_url}; "
                         f"nothing written", hint="ask your administrator for an assignment")
@@ -144,12 +149,40 @@ def sync(request: SyncRequest, approve: Callable[[SyncPlan], None] | None = None
                               prune=request.prune, force=request.force)
 
     if request.dry_run:
-        return Outcome(plan=plan_for(text), assignments=len(assignments))
-    the_plan = config_writer.apply_planned(plan_for, approve, same=lambda a, b: a.shape() == b.shape())
-    outcome = Outcome(plan=the_plan, written=the_plan.changed, assignments=len(assignments))
+        outcome = Outcome(plan=plan_for(text), assignments=len(assignments))
+        clock.lap("plan")
+        outcome.seconds = clock.laps
+        return outcome
+
+    def approve_timed(the_plan: SyncPlan) -> None:
+        clock.lap("plan")
+        if approve is not None:
+            approve(the_plan)
+        clock.lap("asking")
+
+    the_plan = config_writer.apply_planned(plan_for, approve_timed, same=lambda a, b: a.shape() == b.shape())
+    clock.lap("write")
+    outcome = Outcome(plan=the_plan, written=the_plan.changed, assignments=len(assignments), seconds=clock.laps)
     _after_write(the_plan)
-    _prove(outcome, request, on_step)
+    clock.lap("prompt files")
+    _prove(outcome, request, on_step, clock)
     return outcome
+
+
+class _Clock:
+    """Seconds per phase, for --json and bench/sync_bench.py (what is sync's own work, what the server's)."""
+
+    def __init__(self) -> None:
+        import time
+
+        self._now = time.perf_counter
+        self._last = self._now()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = self._now()
+        self.laps[name] = self.laps.get(name, 0.0) + now - self._last
+        self._last = now
 
 
 def _after_write(the_plan: SyncPlan) -> None:
@@ -165,7 +198,7 @@ def _after_write(the_plan: SyncPlan) -> None:
             cache.remove_role_creds(name)
 
 
-def _prove(outcome: Outcome, request: SyncRequest, on_step: Callable[[Any], None] | None) -> None:
+def _prove(outcome: Outcome, request: SyncRequest, on_step: Callable[[Any], None] | None, clock: _Clock) -> None:
     """The roundtrip once for the session (if it has not passed one), then one verify per account."""
     from keyrack_sh import roundtrip
     from keyrack_sh.sync import verify
@@ -173,7 +206,7 @@ def _prove(outcome: Outcome, request: SyncRequest, on_step: Callable[[Any], None
 
     the_plan = outcome.plan
     per_account: dict[str, Profile] = {}
-    config = profiles.load()
+    config = sync_plan.parsed(the_plan.after, the_plan.path)  # what was just written
     for e in the_plan.of("add", "change"):
         if e.account_id not in per_account:
             per_account[e.account_id] = config.profile(e.name)
@@ -195,8 +228,10 @@ def _prove(outcome: Outcome, request: SyncRequest, on_step: Callable[[Any], None
         outcome.steps, outcome.roundtrip = result.steps, result.roundtrip
         outcome.verified.append(verify.Checked(first.name, first.account_id, result.arn))
         del per_account[first.account_id]
-    outcome.verified.extend(verify.verify_accounts(list(per_account.values()), session.region,
-                                                   concurrency=request.concurrency))
+        clock.lap("roundtrip")
+    outcome.verified.extend(verify.verify_accounts(list(per_account.values()), session,
+                                                   concurrency=request.concurrency, clock=clock.lap))
+    clock.lap("verify")
 
 
 def _restored(the_plan: SyncPlan, outcome: str) -> str:

@@ -14,11 +14,12 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from keyrack_sh import roundtrip
-from keyrack_sh.profiles import Profile
+from keyrack_sh.errors import KeyrackError
+from keyrack_sh.profiles import Profile, SsoSession
 
 CONCURRENCY = 8
 TIMEOUT_PER_ACCOUNT = 30.0
@@ -71,10 +72,28 @@ class Checked:
         return self.error is None
 
 
-def verify_accounts(chosen: Sequence[Profile], default_region: str, concurrency: int = CONCURRENCY) -> list[Checked]:
+def _fetch(chosen: Sequence[Profile], session: SsoSession) -> None:
+    """Fetch each profile's role credentials here, where botocore is loaded already, through the
+    engine (the cache the hot path reads): each credential_process of the check is then a hit
+    (~35 ms) instead of a slow path importing botocore again (~0.5 s of CPU each)."""
+    from keyrack_sh import engine
+
+    for profile in chosen:
+        try:
+            engine.credentials(profile, session, policy="never")
+        except KeyrackError:
+            pass  # the check itself says what is wrong, as any SDK would meet it
+
+
+def verify_accounts(chosen: Sequence[Profile], session: SsoSession, concurrency: int = CONCURRENCY,
+                    clock: Callable[[str], None] | None = None) -> list[Checked]:
     """Verify each profile in `chosen` (one per account); a failure is reported, never raised."""
     if not chosen:
         return []
+    _fetch(chosen, session)
+    if clock is not None:
+        clock("fetch role credentials")
+    default_region = session.region
     env = dict(os.environ)
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
                  "AWS_DEFAULT_PROFILE"):
