@@ -91,12 +91,86 @@ def http_status(exc: BaseException) -> int:
     return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
 
 
+def _headers(resp: Any) -> dict[str, str]:
+    meta = resp.get("ResponseMetadata") if isinstance(resp, dict) else None
+    headers = (meta or {}).get("HTTPHeaders") or {}
+    return {str(k).lower(): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {}
+
+
+def _stand_in(headers: dict[str, str]) -> str:
+    """What answered instead of IAM Identity Center, judged from the answer's headers ("" when unsure)."""
+    kind = headers.get("content-type", "").split(";")[0].strip().lower()
+    if "html" in kind:
+        return "an HTML page: a captive portal or proxy may be answering for it"
+    if kind and "json" not in kind:
+        return f"not JSON but {kind[:40]}"
+    if headers.get("content-length") == "0":
+        return "an empty answer"
+    return ""
+
+
 def service_error(exc: BaseException, what: str) -> ServiceError:
     """A transient or server-side failure of `what`, without echoing request data."""
     code = error_code(exc) or type(exc).__name__
     status = http_status(exc)
-    detail = f"{code}, HTTP {status}" if status else code
+    detail = f"{code}, HTTP {status}" if status and code != str(status) else (f"HTTP {status}" if status else code)
+    stand_in = _stand_in(_headers(getattr(exc, "response", None) or {}))
+    if stand_in and not code.endswith("Exception"):  # no modelled error: something else answered
+        detail += f", {stand_in}"
     return ServiceError(f"IAM Identity Center failed {what} ({detail})", hint="try again in a moment")
+
+
+# -- answers that are not what the service model promises ------------------------
+# botocore returns whatever members it found: an HTML page from a captive portal, an empty
+# 200 or JSON of another shape all parse to a dict without the fields keyrack needs. Each
+# flow takes its fields through these, so such an answer is one ServiceError (exit 1)
+# naming IAM Identity Center, never a KeyError or a token with garbage in it.
+
+
+def malformed(resp: Any, what: str, field: str) -> ServiceError:
+    stand_in = _stand_in(_headers(resp)) or f"no valid {field}"
+    return ServiceError(f"IAM Identity Center sent a malformed answer {what} ({stand_in})",
+                        hint="try again in a moment; if the network needs a sign-in page (a captive portal), "
+                             "open it in the browser first")
+
+
+def text_field(holder: Any, name: str, what: str, *, resp: Any = None, optional: bool = False) -> str | None:
+    """holder[name], a non-empty string of at most 64 kB, else ServiceError (None if `optional` and absent)."""
+    value = holder.get(name) if isinstance(holder, dict) else None
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value or len(value) > 65536 or any(c in value for c in "\r\n\0"):
+        raise malformed(resp if resp is not None else holder, what, name)
+    return value
+
+
+def number_field(holder: Any, name: str, what: str, *, resp: Any = None, optional: bool = False) -> float | None:
+    """holder[name], a finite non-negative number, else ServiceError (None if `optional` and absent)."""
+    value = holder.get(name) if isinstance(holder, dict) else None
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1e16:
+        raise malformed(resp if resp is not None else holder, what, name)
+    return float(value)
+
+
+def token_answer(resp: Any, what: str) -> dict[str, Any]:
+    """The fields keyrack keeps of a CreateToken answer, checked (cache.token_from_answer reads them)."""
+    answer: dict[str, Any] = {"accessToken": text_field(resp, "accessToken", what)}
+    expires_in = number_field(resp, "expiresIn", what, optional=True)
+    if expires_in is not None:
+        answer["expiresIn"] = expires_in
+    refresh_token = text_field(resp, "refreshToken", what, optional=True)
+    if refresh_token is not None:
+        answer["refreshToken"] = refresh_token
+    return answer
+
+
+def object_field(holder: Any, name: str, what: str) -> dict[str, Any]:
+    value = holder.get(name) if isinstance(holder, dict) else None
+    if not isinstance(value, dict):
+        raise malformed(holder, what, name)
+    return value
 
 
 def is_transport_error(exc: BaseException) -> bool:

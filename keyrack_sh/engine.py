@@ -216,14 +216,12 @@ def _sign_in(session: SsoSession, *, flow: str, no_browser: bool, client_name: s
     os.environ[SIGNING_IN_ENV] = session.name
     try:
         started = time.time()
-        client = register.client_for(session, client_name=client_name, flow=flow)
         run = device.sign_in if flow == "device" else pkce.sign_in
-        try:
-            token = run(session, client, no_browser=no_browser, timeout=signin_timeout())
-        except register.InvalidClient:
-            # The cached registration was revoked or expired server-side: once more, freshly registered.
-            client = register.client_for(session, client_name=client_name, flow=flow, force=True)
-            token = run(session, client, no_browser=no_browser, timeout=signin_timeout())
+        # A registration the server revoked or expired is registered again, once (register.signed_in);
+        # the device flow's first call checks the client anyway, the browser's authorize page cannot.
+        token = register.signed_in(session, lambda client: run(session, client, no_browser=no_browser,
+                                                               timeout=signin_timeout()),
+                                   client_name=client_name, check_first=flow != "device")
         cache.write_token(session.name, token)
         # A new sign-in (maybe another user): nothing fetched with an earlier one stays behind.
         cache.remove_role_creds_of_session(session.name)

@@ -5,7 +5,7 @@ import time
 from typing import Any
 
 from keyrack_sh import aws, cache, tty
-from keyrack_sh.errors import ServiceError, UserError
+from keyrack_sh.errors import UserError
 from keyrack_sh.flows import browser, register
 from keyrack_sh.profiles import SsoSession
 
@@ -34,22 +34,25 @@ def _sign_in(session: SsoSession, client: dict[str, Any], *, no_browser: bool, t
         if register.is_invalid_client(exc):
             raise register.InvalidClient() from None
         raise aws.translate(exc, "to start a device sign-in") from None
-    url = auth.get("verificationUriComplete") or auth["verificationUri"]
-    browser.open_url(url, no_browser=no_browser, what=f"sso-session {session.name!r}", code=auth.get("userCode"),
+    what = "to start a device sign-in"
+    device_code = aws.text_field(auth, "deviceCode", what)
+    url = (aws.text_field(auth, "verificationUriComplete", what, optional=True)
+           or aws.text_field(auth, "verificationUri", what))
+    user_code = aws.text_field(auth, "userCode", what, optional=True)
+    browser.open_url(url, no_browser=no_browser, what=f"sso-session {session.name!r}", code=user_code,
                      command=session.browser)
-    interval = float(auth.get("interval") or 5)
-    code_life = float(auth.get("expiresIn") or timeout)
+    interval = aws.number_field(auth, "interval", what, optional=True) or 5.0
+    code_life = aws.number_field(auth, "expiresIn", what, optional=True) or timeout
     # Whichever ends first: our own timeout, or the device code's life at the server.
     code_expires_first = code_life < timeout
     deadline = time.monotonic() + min(timeout, code_life)
-    user_code = auth.get("userCode")
     waiting_for = (f"code {user_code} in your browser" if user_code
                    else "the sign-in in your browser")
     while True:
         started = time.time()
         try:
             resp = oidc.create_token(clientId=client["clientId"], clientSecret=client["clientSecret"],
-                                     grantType=GRANT, deviceCode=auth["deviceCode"])
+                                     grantType=GRANT, deviceCode=device_code)
         except Exception as exc:
             code = aws.error_code(exc)
             if code == "AuthorizationPendingException":
@@ -66,10 +69,8 @@ def _sign_in(session: SsoSession, client: dict[str, Any], *, no_browser: bool, t
             else:
                 raise aws.translate(exc, "to issue a token") from None
         else:
-            if not resp.get("accessToken"):
-                raise ServiceError("IAM Identity Center returned no access token")
-            return cache.token_from_answer(resp, asked_at=started, start_url=session.start_url,
-                                           region=session.region, client=client)
+            return cache.token_from_answer(aws.token_answer(resp, "to issue a token"), asked_at=started,
+                                           start_url=session.start_url, region=session.region, client=client)
         if time.monotonic() + interval > deadline:
             raise _code_expired(session) if code_expires_first else _timed_out(session, timeout)
         if sleep is None:

@@ -11,7 +11,7 @@ import urllib.parse
 from typing import Any
 
 from keyrack_sh import aws, cache, tty
-from keyrack_sh.errors import ServiceError, UserError
+from keyrack_sh.errors import UserError
 from keyrack_sh.flows import browser, register
 from keyrack_sh.profiles import SsoSession
 
@@ -124,7 +124,5 @@ def sign_in(session: SsoSession, client: dict[str, Any], *, no_browser: bool, ti
             raise UserError(f"sign-in to sso-session {session.name!r} was refused ({code})",
                             hint="run the command again") from None
         raise aws.translate(exc, "to issue a token") from None
-    if not resp.get("accessToken"):
-        raise ServiceError("IAM Identity Center returned no access token")
-    return cache.token_from_answer(resp, asked_at=started, start_url=session.start_url, region=session.region,
-                                   client=client)
+    return cache.token_from_answer(aws.token_answer(resp, "to issue a token"), asked_at=started,
+                                   start_url=session.start_url, region=session.region, client=client)

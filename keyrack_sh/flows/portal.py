@@ -45,7 +45,12 @@ def role_credentials(session: SsoSession, access_token: str, account_id: str, ro
                             hint="ask your administrator for the assignment, or keyrack set PROFILE "
                                  "--account-id ... --role-name ...") from None
         raise aws.translate(exc, "to issue role credentials") from None
-    return cache.role_creds_from_portal(resp["roleCredentials"], account_id)
+    what = "to issue role credentials"
+    creds = aws.object_field(resp, "roleCredentials", what)
+    checked = {name: aws.text_field(creds, name, what, resp=resp)
+               for name in ("accessKeyId", "secretAccessKey", "sessionToken")}
+    checked["expiration"] = aws.number_field(creds, "expiration", what, resp=resp)
+    return cache.role_creds_from_portal(checked, account_id)
 
 
 def logout(region: str, access_token: str) -> None:

@@ -1,7 +1,9 @@
 """Silent renewal with the refresh token (no browser).
 
 The server may rotate the refresh token, so the newest one is always kept; the
-caller holds the session lock and has just re-read the token file.
+caller holds the session lock and has just re-read the token file. Only an
+answer that says the refresh token (or its client) is dead returns None (then
+a sign-in is needed); a broken answer is a ServiceError like a server error.
 """
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import time
 from typing import Any
 
 from keyrack_sh import aws, cache
+from keyrack_sh.flows import register
 from keyrack_sh.profiles import SsoSession
 
 # The refresh token (or its client) is dead: the session needs a browser.
@@ -28,11 +31,14 @@ def renew(session: SsoSession, token: dict[str, Any]) -> dict[str, Any] | None:
         resp = oidc.create_token(clientId=client["clientId"], clientSecret=client["clientSecret"],
                                  grantType="refresh_token", refreshToken=token["refreshToken"])
     except Exception as exc:
+        if aws.error_code(exc) == "InvalidClientException":
+            # The registration is gone at the server too: the sign-in that follows registers anew.
+            register.rejected(session, client["clientId"])
         if aws.error_code(exc) in DEAD:
             return None
         raise aws.translate(exc, "to renew the session") from None
-    if not resp.get("accessToken"):
-        return None
-    return cache.token_from_answer(resp, asked_at=started, start_url=token.get("startUrl") or session.start_url,
-                                   region=token.get("region") or session.region, client=client,
+    # A malformed answer (a captive portal's page, an empty 200) says nothing about the refresh
+    # token: a transient fault (ServiceError), never a reason to open the browser.
+    return cache.token_from_answer(aws.token_answer(resp, "to renew the session"), asked_at=started,
+                                   start_url=token.get("startUrl") or session.start_url, region=token.get("region") or session.region, client=client,
                                    refresh_token=token["refreshToken"])

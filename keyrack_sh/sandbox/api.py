@@ -6,6 +6,7 @@
         sb.fail("CreateToken", "InternalServerException", times=2)
         sb.use_organisation(500, 4)            # a large organisation for the user
         sb.configure(throttle_every=3, latency=0.02)
+        sb.answer("GetRoleCredentials", "<html>captive portal</html>", content_type="text/html")
         ...
         assert sb.count("CreateToken", grant_type="authorization_code") == 1
 """
@@ -229,6 +230,18 @@ class Sandbox:
         _check_operation(operation)
         self.state.add_fault(operation, Fault("call", times, action=action), _grant(grant_type))
 
+    def answer(self, operation: str, body: bytes | str, *, status: int = 200,
+               content_type: str = "application/json", times: int = 1, grant_type: str | None = None) -> None:
+        """The next `times` calls of `operation` get this raw answer instead of the real one.
+
+        A broken server or what stands in its way: a captive portal's HTML page
+        (content_type="text/html"), an empty 200 (content_type=""), JSON missing a field, a huge body.
+        """
+        _check_operation(operation)
+        data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+        self.state.add_fault(operation, Fault("answer", times, status=status, body=data, content_type=content_type),
+                             _grant(grant_type))
+
     def skew_clock(self, seconds: float) -> None:
         """The sandbox's clock runs `seconds` off the machine's (negative: behind, so what it
         issues looks expired to a client whose clock is ahead); reset() puts it back."""
@@ -372,6 +385,16 @@ class Sandbox:
             past = self.state.now() - 1
             for c in self.state.clients.values():
                 c.expires_at = min(c.expires_at, past)
+
+    def revoke_clients(self, client_name: str | None = None) -> int:
+        """The server forgets client registrations (all, or those named `client_name`), as when an
+        administrator revokes them: they are InvalidClientException from then on, and the browser's
+        authorize page shows an error instead of redirecting. Returns how many were revoked."""
+        with self.state.lock:
+            gone = [cid for cid, c in self.state.clients.items() if client_name is None or c.name == client_name]
+            for cid in gone:
+                del self.state.clients[cid]
+            return len(gone)
 
     def expire_role_credentials(self) -> None:
         with self.state.lock:

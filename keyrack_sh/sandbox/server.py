@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from keyrack_sh.sandbox import browser, federation, oidc, portal, sts
-from keyrack_sh.sandbox.state import ApiError, State
+from keyrack_sh.sandbox.state import ApiError, Fault, State
 from keyrack_sh.sandbox.wire import Request, Response
 
 
@@ -94,29 +94,33 @@ class Dispatcher:
                 self.state.hang_event().wait(latency)
             if self.state.throttles(operation):
                 raise ApiError("TooManyRequestsException", "Rate exceeded", 429)
-            if not self._suffer_fault(operation, who.get("grant_type")):
-                return None  # the server is stopping: drop the connection unanswered
+            fault = self.state.take_fault(operation, who.get("grant_type"))
+            if fault is not None and fault.kind != "pass":
+                broken = self._suffer_fault(fault)
+                if broken is not None or self.stopping.is_set():
+                    return broken  # a raw answer, or None: the server is stopping, drop the connection
             return route.handler(self.state, req)
         except ApiError as err:
             return render_error(route.style, err)
         finally:
             self.state.leave()
 
-    def _suffer_fault(self, operation: str, grant_type: str | None) -> bool:
-        fault = self.state.take_fault(operation, grant_type)
-        if fault is None or fault.kind == "pass":
-            return True
+    def _suffer_fault(self, fault: Fault) -> Response | None:
+        """The fault's own answer (error, raw answer), or None once a delay or hang is over."""
         if fault.kind == "call" and fault.action is not None:
             fault.action()  # in this request's thread: other requests are served meanwhile
-            return True
+            return None
         if fault.kind == "error":
             raise ApiError(fault.error_code, fault.message or f"injected {fault.error_code}", fault.status)
+        if fault.kind == "answer":
+            headers = {"Content-Type": fault.content_type} if fault.content_type else {}
+            return Response(fault.status or 200, headers, fault.body)
         release = self.state.hang_event()
         if fault.kind == "delay":
             release.wait(fault.seconds)
         else:  # hang: until a test releases it, the sandbox resets, or the server stops
             release.wait()
-        return not self.stopping.is_set()
+        return None
 
     def _index(self, req: Request) -> Response:
         cfg = self.state.config

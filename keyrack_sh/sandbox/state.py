@@ -292,12 +292,15 @@ class ConsoleSession:
 @dataclass
 class Fault:
     kind: str  # error | delay | hang | pass (answered normally: the calls before a later fault) | call
+    # | answer (a raw answer instead of the operation's: a broken server or a captive portal)
     remaining: int
     error_code: str = ""
     status: int | None = None
     message: str = ""
     seconds: float = 0.0
     action: Callable[[], None] | None = None  # call: run first (another tool acting just then)
+    body: bytes = b""
+    content_type: str = ""
 
 
 @dataclass(frozen=True)
