@@ -10,7 +10,7 @@ __keyrack_comp_commands='set unlock relock status list credential-process init u
 # Flags of each subcommand; the ones that take a value are listed again below.
 __keyrack_comp_flags() {
     case $1 in
-    set) REPLY='--help -h --start-url --sso-region --account-id --role-name --region --sso-session --device-code --no-browser --auto-unlock --no-verify --roundtrip --yes -y --json' ;;
+    set) REPLY='--help -h --start-url --sso-region --account-id --role-name --region --sso-session --device-code --no-browser --auto-unlock --no-verify --roundtrip --adopt --yes -y --json' ;;
     unlock) REPLY='--help -h --device-code --no-browser --json' ;;
     relock) REPLY='--help -h --session --all --json' ;;
     status) REPLY='--help -h --json --all' ;;
@@ -22,7 +22,7 @@ __keyrack_comp_flags() {
     exec) REPLY='--help -h --static' ;;
     serve) REPLY='--help -h --port --format' ;;
     sync) REPLY='--help -h --start-url --sso-region --sso-session --template --prefix --region --prune --dry-run --yes -y --json' ;;
-    remove) REPLY='--help -h --yes -y --json' ;;
+    remove) REPLY='--help -h --adopted --sso-session --yes -y --json' ;;
     demo) REPLY='--help -h --shell' ;;
     *) REPLY='--help -h' ;;
     esac

@@ -97,7 +97,10 @@ complete -c keyrack -n '__keyrack_comp_using set' -x -l sso-session -a '(__keyra
 complete -c keyrack -n '__keyrack_comp_using set' -x -l auto-unlock -a 'tty always never' -d 'when credential_process may sign in'
 complete -c keyrack -n '__keyrack_comp_using set' -l no-verify -d 'write the config but skip the roundtrip'
 complete -c keyrack -n '__keyrack_comp_using set' -l roundtrip -d 'sign out and in again even if the session passed the roundtrip'
+complete -c keyrack -n '__keyrack_comp_using set' -l adopt -d 'convert a profile aws configure sso made, in place'
 complete -c keyrack -n '__keyrack_comp_using set sync remove' -s y -l yes -d 'do not ask'
+complete -c keyrack -n '__keyrack_comp_using remove' -l adopted -d 'give every profile keyrack took over its own keys back'
+complete -c keyrack -n '__keyrack_comp_using remove' -x -l sso-session -a '(__keyrack_comp_names sessions)' -d 'with --adopted: only this sso-session'
 
 # sign-in flags
 complete -c keyrack -n '__keyrack_comp_using set unlock' -l device-code -d 'sign in with a device code'

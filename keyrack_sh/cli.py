@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-verify", action="store_true", help="write the config but skip the roundtrip")
     p.add_argument("--roundtrip", action="store_true",
                    help="sign the sso-session out and in again even if it passed the roundtrip before")
+    p.add_argument("--adopt", action="store_true",
+                   help="convert PROFILE, made by 'aws configure sso', to keyrack in place (its values, "
+                        "its name; keyrack remove gives its keys back)")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask before changing existing sections")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
@@ -175,8 +178,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not ask; also overwrite or prune profiles edited since sync wrote them")
     p.add_argument("--json", action="store_true", help="print the plan and result as JSON")
 
-    p = sub.add_parser("remove", help="remove a profile keyrack wrote (relocking first)")
-    _profile_arg(p)
+    p = sub.add_parser("remove", help="remove a profile keyrack wrote (relocking first)",
+                       description="Take out what keyrack wrote for PROFILE. A profile keyrack took over "
+                                   "(set --yes, set --adopt, sync --adopt) gets its own lines back, byte for byte.")
+    _profile_arg(p, required=False, help="a keyrack profile")
+    p.add_argument("--adopted", action="store_true",
+                   help="every profile keyrack took over gets its own keys back (the undo of sync --adopt)")
+    p.add_argument("--sso-session", help="with --adopted: only the profiles on this sso-session")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 

@@ -49,7 +49,7 @@ def test_removing_the_last_profile_relocks_and_removes_keyracks_session(
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out == {"profile": "prod", "session": "keyrack-sandbox", "session_removed": True, "relocked": True,
-                   "logged_out": True}
+                   "logged_out": True, "given_back": False}
     assert isolated_home.config.read_bytes() == RICH
     assert not token_path("keyrack-sandbox").exists()
     assert not (isolated_home.keyrack / "creds" / "prod").exists()

@@ -90,7 +90,10 @@ def _approver(args: argparse.Namespace) -> Callable[[Plan], None]:
     def approve(plan: Plan) -> None:
         if not plan.needs_confirmation:
             return
-        if plan.profile_action == "take over":
+        if plan.profile_action == "take over" and getattr(args, "adopt", False):
+            what = (f"adopting profile {plan.profile.name!r} changes {plan.path} (its own lines stay in it as "
+                    f"'#keyrack kept:' lines, for keyrack remove)")
+        elif plan.profile_action == "take over":
             what = f"profile {plan.profile.name!r} exists in {plan.path} and keyrack does not manage it"
         else:
             what = f"this changes what {plan.path} says for {plan.profile.name!r}"
@@ -152,8 +155,32 @@ def _restore_prompt_file(profile: str, before: bytes | None) -> None:
         prompt_state.write_profile(profile, session)
 
 
+def _fill_from_adopted(args: argparse.Namespace) -> None:
+    """`set --adopt PROFILE`: every value comes from the SSO profile `aws configure sso` made."""
+    from keyrack_sh import adopt
+
+    if not args.profile:
+        raise UserError("set --adopt needs the PROFILE to adopt", hint="keyrack set --adopt PROFILE")
+    given = [flag for key, flag in {**_FLAGS, "sso_session": "--sso-session"}.items() if getattr(args, key)]
+    if given:
+        raise UserError(f"set --adopt takes its values from profile {args.profile!r}; leave out {', '.join(given)}",
+                        hint=f"keyrack set --adopt {args.profile}")
+    path = paths.config_file()
+    text = config_writer.read_config(path)
+    if text is None:
+        raise UserError(f"{path} does not exist; nothing to adopt", hint="aws configure sso")
+    candidate = adopt.candidate(config_writer._check_parses(text, path), args.profile, path)
+    config_writer._updater(text, path)  # what configupdater cannot parse is refused here, before any sign-in
+    request = candidate.request
+    args.start_url, args.sso_region = request.start_url, request.sso_region
+    args.account_id, args.role_name, args.sso_session = request.account_id, request.role_name, request.session
+
+
 def run(args: argparse.Namespace) -> int:
     _validate(args)
+    if getattr(args, "adopt", False):
+        _fill_from_adopted(args)
+        _validate(args)
     _settle_start_url(args)  # before asking for a missing --sso-region: the host may name it
     signed_in_for = None
     if _missing(args):

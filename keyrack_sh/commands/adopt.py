@@ -1,0 +1,164 @@
+"""`keyrack sync --adopt` and `keyrack remove --adopted`: many SSO profiles at once, both ways.
+
+Adopting shows the plan first (which profiles, onto which sso-session), asks
+on a terminal (--yes skips; without a terminal --yes is required; --dry-run
+writes nothing), writes the config once, then runs the roundtrip once per
+sso-session (through that session's first profile). A failed roundtrip or ^C
+puts the config back. `set --adopt PROFILE` is the one-profile form
+(commands/set.py). The undo is `keyrack remove`, per profile or --adopted for
+every profile keyrack took over: each gets its own lines back, byte for byte.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from typing import Any
+
+from keyrack_sh import adopt, config_writer, paths, validate
+from keyrack_sh.adopt import AdoptPlan
+from keyrack_sh.errors import KeyrackError, UserError
+
+
+def _is_terminal() -> bool:
+    return sys.stdin.isatty() and not os.environ.get("KEYRACK_NO_TTY")
+
+
+def _retry_command(extra: str) -> str:
+    argv = [a for a in sys.argv[1:] if a not in (extra, "--dry-run")]
+    return shlex.join(["keyrack", *argv, extra])
+
+
+def _said(action: str) -> str:
+    return {"add": "new", "reuse": "existing", "update": "updated"}.get(action, action)
+
+
+def plan_lines(plan: AdoptPlan) -> list[str]:
+    """The plan a person reads before saying yes: one line per profile, then what is left alone."""
+    lines = [f"{plan.path}: {len(plan.adopted)} SSO profile(s) to adopt in place"]
+    for candidate, step in plan.adopted:
+        lines.append(f"  adopt profile {candidate.profile} ({candidate.form} form) -> sso-session "
+                     f"{step.session.name} ({_said(step.session_action)}), account {step.profile.account_id}, "
+                     f"role {step.profile.role_name}")
+    for skipped in plan.skipped:
+        lines.append(f"  left alone: {skipped.reason}")
+    return lines
+
+
+def _plan_json(plan: AdoptPlan) -> dict[str, Any]:
+    return {"config": str(plan.path), "changed": plan.changed,
+            "profiles": [{"profile": c.profile, "form": c.form, "session": p.session.name,
+                          "session_action": p.session_action, "account_id": p.profile.account_id,
+                          "role_name": p.profile.role_name} for c, p in plan.adopted],
+            "skipped": [{"profile": s.profile, "reason": s.reason} for s in plan.skipped]}
+
+
+def _approver(args: argparse.Namespace) -> Any:
+    def approve(plan: AdoptPlan) -> None:
+        if not plan.changed:
+            return
+        if not args.json:
+            sys.stdout.write(plan.diff())
+            sys.stdout.flush()
+        if args.yes:
+            return
+        what = f"adopting {len(plan.adopted)} profile(s) changes {plan.path}"
+        if not _is_terminal():
+            raise UserError(f"{what}; not changing it without --yes", hint=_retry_command("--yes"))
+        answer = input(f"{what}. Apply the changes above? [y/N] ").strip().lower()
+        if answer not in ("y", "yes"):
+            raise UserError("nothing changed", hint=_retry_command("--yes"))
+    return approve
+
+
+def run_sync(args: argparse.Namespace) -> int:
+    """`keyrack sync --adopt [--sso-session NAME] [--dry-run] [--yes] [--json]`."""
+    session = getattr(args, "sso_session", None)
+    if session is not None:
+        validate.session_name(session)
+    region = getattr(args, "region", None)
+    if region is not None:
+        validate.region(region)
+
+    def make(text: str | None) -> AdoptPlan:
+        return adopt.plan(text, None, session=session, region=region, path=paths.config_file())
+
+    plan = make(config_writer.read_config())
+    if not args.json:
+        print("\n".join(plan_lines(plan)), flush=True)
+    if not plan.adopted:
+        if args.json:
+            print(json.dumps({**_plan_json(plan), "ok": True, "dry_run": bool(args.dry_run)}, indent=2))
+        elif not args.dry_run:
+            print("nothing to adopt")
+        return 0
+    if args.dry_run:
+        if args.json:
+            print(json.dumps({**_plan_json(plan), "ok": True, "dry_run": True}, indent=2))
+        else:
+            sys.stdout.write(plan.diff())
+            print("dry run: nothing written")
+        return 0
+    return _write_and_prove(args, make)
+
+
+def _write_and_prove(args: argparse.Namespace, make: Any) -> int:
+    from keyrack_sh import prompt_state, roundtrip
+    from keyrack_sh.vaults.identity_center import IdentityCenterVault
+
+    plan = adopt.apply(make, _approver(args))
+    out = {**_plan_json(plan), "ok": True, "sessions": {}}
+    vault = IdentityCenterVault()
+    whole = plan.as_one()
+    try:
+        for candidate, step in plan.adopted:
+            prompt_state.write_profile(step.profile.name, step.session.name)
+        if not args.json:
+            print(f"{plan.path}: adopted {', '.join(c.profile for c, _ in plan.adopted)} "
+                  f"(the lines keyrack moved aside stay in each section: keyrack remove gives them back)", flush=True)
+        for name, members in plan.sessions().items():
+            _, first = members[0]
+            result = roundtrip.run(vault, first.profile, first.session, flow=first.profile.login or "pkce",
+                                   no_browser=bool(getattr(args, "no_browser", False)),
+                                   force=any(p.session_action == "add" for _, p in members))
+            out["sessions"][name] = {"verified_with": first.profile.name, "arn": result.arn,
+                                     "roundtrip": result.roundtrip}
+            if not args.json:
+                print(f"sso-session {name}: proven through profile {first.profile.name} ({result.arn}); "
+                      f"{len(members)} profile(s) on it", flush=True)
+    except roundtrip.RoundtripFailure as failure:
+        _undo_write(plan, whole)
+        err: KeyrackError = failure.error
+        raise type(err)(f"adopt failed at the roundtrip step {failure.step}: {err.message}; "
+                        f"{plan.path} is back as it was", hint=err.hint) from None
+    except BaseException:
+        _undo_write(plan, whole)
+        raise
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        print("ready: the adopted profiles keep their names; undo with: keyrack remove --adopted")
+    return 0
+
+
+def _undo_write(plan: AdoptPlan, whole: config_writer.Plan) -> None:
+    from keyrack_sh import prompt_state
+
+    config_writer.restore(whole)
+    for candidate, _ in plan.adopted:
+        prompt_state.remove_profile(candidate.profile)
+
+
+def adopted_profiles(text: str | None, session: str | None = None) -> list[str]:
+    """Names of the profiles keyrack took over (their section carries the taken-over marker)."""
+    updater = config_writer._updater(text or "", paths.config_file())
+    names = []
+    for section in updater.iter_sections():
+        name = adopt._profile_of(section.name)
+        if name is None or not config_writer._is_taken_over(section):
+            continue
+        if session is None or config_writer._value(section, "keyrack_sso_session") == session:
+            names.append(name)
+    return names

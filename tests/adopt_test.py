@@ -1,0 +1,166 @@
+"""Adoption: profiles `aws configure sso` made become keyrack's in place, and go back byte for byte.
+
+The AWS CLI v2 (/usr/bin/aws) works on each profile natively before, through
+keyrack after, and natively again after the undo; sections that are not SSO
+profiles keep their bytes throughout.
+"""
+from __future__ import annotations
+
+import configparser
+import hashlib
+import json
+import re
+
+import pytest
+from clients import aws_v2, client_arn  # noqa: F401 (fixtures)
+from conftest import TestHome
+from harness import assumed_role_arn, run_keyrack, write_cli_v2_token
+
+from keyrack_sh.sandbox import Sandbox
+
+ADMIN = assumed_role_arn("111111111111", "AdminRole")
+DEV = assumed_role_arn("222222222222", "Developer")
+OTHERS = ("[profile static]\n# keys of my own\naws_access_key_id = AKIAEXAMPLE\naws_secret_access_key = secret\n\n"
+          "[profile chained]\nrole_arn = arn:aws:iam::333333333333:role/Chained\nsource_profile = static\n\n"
+          "[profile helper]\ncredential_process = /opt/other/helper --json\nregion = us-west-1\n")
+
+
+def native_config(sandbox: Sandbox) -> str:
+    """Both forms `aws configure sso` writes, with comments inside, beside profiles that are not SSO ones."""
+    return (f"# my config\n[profile legacy]\n# made by aws configure sso (legacy form)\n"
+            f"sso_start_url = {sandbox.start_url}\nsso_region = {sandbox.region}\n; the team account\n"
+            f"sso_account_id = 111111111111\nsso_role_name = AdminRole\nregion = eu-west-2\noutput = json\n\n"
+            f"[profile work]\nsso_session = corp\nsso_account_id = 222222222222\n# a comment between keys\n"
+            f"sso_role_name = Developer\nregion = eu-west-1\noutput = json\n\n"
+            f"[sso-session corp]\nsso_start_url = {sandbox.start_url}\nsso_region = {sandbox.region}\n"
+            f"sso_registration_scopes = sso:account:access\n\n" + OTHERS)
+
+
+def sign_in_natively(sandbox: Sandbox) -> None:
+    """What `aws sso login` leaves: the CLI v2 keys a token by start URL (legacy) or sso-session name."""
+    write_cli_v2_token(sandbox.start_url, sandbox.issue_session())
+    write_cli_v2_token("corp", sandbox.issue_session())
+
+
+def section_text(text: str, header: str) -> str:
+    """The bytes of one section, header to the next header."""
+    start = text.index(f"[{header}]")
+    nxt = text.find("\n[", start + 1)
+    return text[start:] if nxt < 0 else text[start:nxt + 1]
+
+
+def others_of(text: str) -> list[str]:
+    return [section_text(text, h) for h in ("profile static", "profile chained", "profile helper")]
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def live_keys(home: TestHome, profile: str) -> dict[str, str]:
+    parser = configparser.RawConfigParser(interpolation=None)
+    parser.read(home.config)
+    return dict(parser[f"profile {profile}"])
+
+
+@pytest.mark.parametrize("profile,arn", [("legacy", ADMIN), ("work", DEV)])
+def test_set_adopt_converts_one_profile_in_place_and_remove_gives_it_back(
+        sandbox: Sandbox, isolated_home: TestHome, env: dict[str, str], aws_v2: tuple[str, ...],
+        profile: str, arn: str) -> None:
+    mine = native_config(sandbox)
+    isolated_home.config.write_text(mine)
+    sign_in_natively(sandbox)
+    assert client_arn(aws_v2, env, profile) == arn  # natively
+    proc = run_keyrack("set", "--adopt", profile, "--yes", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    keys = live_keys(isolated_home, profile)
+    assert not [k for k in keys if k.startswith("sso_")] and "keyrack_sso_session" in keys
+    assert keys["region"] == {"legacy": "eu-west-2", "work": "eu-west-1"}[profile]  # its own region stays
+    assert client_arn(aws_v2, env, profile) == arn  # through keyrack
+    after = isolated_home.config.read_text()
+    assert others_of(after) == others_of(mine)  # not SSO profiles: untouched
+    if profile == "work":
+        assert keys["keyrack_sso_session"] == "corp"  # the user's own sso-session, reused
+        assert section_text(after, "sso-session corp") == section_text(mine, "sso-session corp")
+    proc = run_keyrack("remove", profile, "--yes")
+    assert proc.returncode == 0, proc.stderr
+    assert sha(isolated_home.config.read_bytes()) == sha(mine.encode())
+    sign_in_natively(sandbox)  # remove signed keyrack's own session out (the legacy one): sign in as the CLI would
+    assert client_arn(aws_v2, env, profile) == arn  # natively again
+
+
+def test_set_adopt_without_a_terminal_needs_yes_and_writes_nothing(sandbox: Sandbox, isolated_home: TestHome) -> None:
+    isolated_home.config.write_text(native_config(sandbox))
+    before = isolated_home.config.read_bytes()
+    proc = run_keyrack("set", "--adopt", "legacy")
+    assert proc.returncode == 2 and "not changing it without --yes" in proc.stderr, proc.stderr
+    assert "keyrack set --adopt legacy --yes" in proc.stderr
+    assert "+#keyrack kept: sso_account_id = 111111111111" in proc.stdout  # the plan was shown
+    assert isolated_home.config.read_bytes() == before
+
+
+def one_line_exit_2(proc, *words: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("keyrack: "), proc.stderr
+    assert "Traceback" not in proc.stderr
+    for word in words:
+        assert word in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("argv,words", [
+    (("set", "--adopt", "ghost", "--yes"), ("'ghost' is not in",)),
+    (("set", "--adopt", "static", "--yes"), ("'static'", "not an SSO profile")),
+    (("set", "--adopt", "chained", "--yes"), ("'chained'", "not an SSO profile")),
+    (("set", "--adopt", "helper", "--yes"), ("'helper'", "not an SSO profile")),
+    (("set", "--adopt", "legacy", "--account-id", "111111111111", "--yes"), ("leave out --account-id",)),
+    (("set", "--adopt", "--yes"), ("needs the PROFILE",)),
+])
+def test_set_adopt_refuses_what_it_cannot_adopt(sandbox: Sandbox, isolated_home: TestHome,
+                                                argv: tuple[str, ...], words: tuple[str, ...]) -> None:
+    isolated_home.config.write_text(native_config(sandbox))
+    before = isolated_home.config.read_bytes()
+    one_line_exit_2(run_keyrack(*argv), *words)
+    assert isolated_home.config.read_bytes() == before
+
+
+def test_set_adopt_of_a_profile_already_keyracks_says_so(sandbox: Sandbox, isolated_home: TestHome) -> None:
+    isolated_home.config.write_text(native_config(sandbox))
+    assert run_keyrack("set", "--adopt", "legacy", "--yes", "--no-verify").returncode == 0
+    before = isolated_home.config.read_bytes()
+    one_line_exit_2(run_keyrack("set", "--adopt", "legacy", "--yes"), "keyrack's already")
+    assert isolated_home.config.read_bytes() == before
+
+
+def test_set_adopt_of_a_config_that_does_not_parse(sandbox: Sandbox, isolated_home: TestHome) -> None:
+    broken = native_config(sandbox) + "[profile broken\nregion = x\n"
+    isolated_home.config.write_text(broken)
+    one_line_exit_2(run_keyrack("set", "--adopt", "legacy", "--yes"), str(isolated_home.config))
+    assert isolated_home.config.read_text() == broken
+
+
+def test_set_adopt_of_a_read_only_config(sandbox: Sandbox, isolated_home: TestHome) -> None:
+    isolated_home.config.write_text(native_config(sandbox))
+    before = isolated_home.config.read_bytes()
+    isolated_home.config.chmod(0o444)
+    one_line_exit_2(run_keyrack("set", "--adopt", "legacy", "--yes"), "read-only", "chmod u+w")
+    assert isolated_home.config.read_bytes() == before and isolated_home.config.stat().st_mode & 0o777 == 0o444
+
+
+def test_an_sso_profile_missing_pieces_is_named(sandbox: Sandbox, isolated_home: TestHome) -> None:
+    half = "[profile half]\nsso_session = nowhere\nsso_account_id = 111111111111\nsso_role_name = AdminRole\n"
+    isolated_home.config.write_text(half)
+    one_line_exit_2(run_keyrack("set", "--adopt", "half", "--yes"), "sso-session 'nowhere'", "not in")
+    isolated_home.config.write_text(half.replace("sso_session = nowhere\n", ""))
+    one_line_exit_2(run_keyrack("set", "--adopt", "half", "--yes"), "lacks sso_start_url, sso_region")
+    assert isolated_home.config.read_text() == half.replace("sso_session = nowhere\n", "")
+    assert not re.search(r"keyrack", isolated_home.config.read_text())
+
+
+def test_remove_json_says_what_was_given_back(sandbox: Sandbox, isolated_home: TestHome) -> None:
+    isolated_home.config.write_text(native_config(sandbox))
+    assert run_keyrack("set", "--adopt", "work", "--yes", "--no-verify").returncode == 0
+    proc = run_keyrack("remove", "work", "--yes", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["given_back"] is True and out["session"] == "corp" and out["relocked"] is False
+    assert isolated_home.config.read_text() == native_config(sandbox)
