@@ -139,6 +139,7 @@ complete -c keyrack -n '__keyrack_comp_using sync' -x -l prefix -d 'put this bef
 complete -c keyrack -n '__keyrack_comp_using sync' -x -l region -d 'default region for every generated profile'
 complete -c keyrack -n '__keyrack_comp_using sync' -l prune -d 'remove the profiles sync made that the server no longer has'
 complete -c keyrack -n '__keyrack_comp_using sync' -l dry-run -d 'show the plan, write nothing'
+complete -c keyrack -n '__keyrack_comp_using sync' -l adopt -d 'convert your aws configure sso profiles in place'
 
 # demo
 complete -c keyrack -n '__keyrack_comp_using demo' -l shell -d 'afterwards, open your shell inside the demo'

@@ -34,6 +34,7 @@ class Candidate:
     profile: str
     form: str  # LEGACY | SSO_SESSION
     request: SetRequest
+    region: str | None = None  # the profile's own
 
 
 @dataclass(frozen=True)
@@ -136,24 +137,23 @@ def candidate(parser: configparser.RawConfigParser, name: str, path: Path) -> Ca
     keep = session_name if session_name and validate.is_name(session_name) else None
     return Candidate(profile=name, form=form, request=SetRequest(
         profile=name, start_url=start_url or "", sso_region=sso_region or "", account_id=raw["sso_account_id"],
-        role_name=raw["sso_role_name"], session=keep))
+        role_name=raw["sso_role_name"], session=keep), region=raw.get("region") or None)
 
 
-def _uses_session(parser: configparser.RawConfigParser, c: Candidate, session: str) -> bool:
-    """Does the profile belong to sso-session `session` (by name, or legacy by the same URL + region)?"""
-    if c.request.session == session:
-        return True
-    if c.form != LEGACY or not parser.has_section(f"sso-session {session}"):
-        return False
-    s = dict(parser.items(f"sso-session {session}"))
-    return config_writer._same_url(s.get("sso_start_url"), c.request.start_url) and \
-        s.get("sso_region") == c.request.sso_region
+def _uses_session(text: str, c: Candidate, session: str, path: Path) -> bool:
+    """Does the profile go onto sso-session `session` (its own, or for a legacy one the one set would choose)?"""
+    if c.request.session is not None:
+        return c.request.session == session
+    return config_writer.session_name_for(text, c.request, path) == session
 
 
 def plan(text: str | None, names: list[str] | None = None, *, session: str | None = None,
          region: str | None = None, auto_unlock: str | None = None, login: str | None = None,
          path: Path | None = None) -> AdoptPlan:
-    """The config after adopting `names` (None: every SSO profile, of `session` if given)."""
+    """The config after adopting `names` (None: every SSO profile, of `session` if given).
+
+    `region` is for the profiles that have none; a profile's own region stays.
+    """
     path = path or paths.config_file()
     text_now = text or ""
     parser = _parser(text_now, path)
@@ -177,7 +177,7 @@ def plan(text: str | None, names: list[str] | None = None, *, session: str | Non
             except UserError as exc:
                 skipped.append(Skipped(name, exc.message))
                 continue
-            if session is None or _uses_session(parser, c, session):
+            if session is None or _uses_session(text_now, c, session, path):
                 chosen.append(c)
         if session is not None and not chosen:
             raise UserError(f"no SSO profile in {path} uses sso-session {session!r}; nothing written",
@@ -185,7 +185,7 @@ def plan(text: str | None, names: list[str] | None = None, *, session: str | Non
     adopted: list[tuple[Candidate, Plan]] = []
     current = text
     for c in chosen:
-        request = replace(c.request, region=region, auto_unlock=auto_unlock, login=login)
+        request = replace(c.request, region=None if c.region else region, auto_unlock=auto_unlock, login=login)
         step = config_writer.plan_set(current, request, path)
         adopted.append((c, step))
         current = step.after

@@ -177,6 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", "-y", action="store_true",
                    help="do not ask; also overwrite or prune profiles edited since sync wrote them")
     p.add_argument("--json", action="store_true", help="print the plan and result as JSON")
+    p.add_argument("--adopt", action="store_true",
+                   help="instead: convert the config's 'aws configure sso' profiles to keyrack in place, names "
+                        "kept (with --sso-session: only that session's; --region: for those without one); "
+                        "undo with 'keyrack remove --adopted'")
 
     p = sub.add_parser("remove", help="remove a profile keyrack wrote (relocking first)",
                        description="Take out what keyrack wrote for PROFILE. A profile keyrack took over "

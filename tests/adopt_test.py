@@ -164,3 +164,137 @@ def test_remove_json_says_what_was_given_back(sandbox: Sandbox, isolated_home: T
     out = json.loads(proc.stdout)
     assert out["given_back"] is True and out["session"] == "corp" and out["relocked"] is False
     assert isolated_home.config.read_text() == native_config(sandbox)
+
+
+# -- sync --adopt: every SSO profile of the config, the roundtrip once per sso-session -------------
+
+def many_config(sandbox: Sandbox) -> str:
+    """Two sso-sessions (corp, corp2), four SSO profiles, three that are not SSO profiles."""
+    return native_config(sandbox).replace("\n" + OTHERS, "") + (
+        f"\n[profile legacy-ro]\nsso_start_url = {sandbox.start_url}\nsso_region = {sandbox.region}\n"
+        f"sso_account_id = 111111111111\nsso_role_name = ReadOnly\n\n"
+        f"[profile work2]\n# on the other session\nsso_session = corp2\nsso_account_id = 222222222222\n"
+        f"sso_role_name = AdminRole\n\n"
+        f"[sso-session corp2]\nsso_start_url = {sandbox.start_url}\nsso_region = {sandbox.region}\n\n" + OTHERS)
+
+
+EXPECTED = {"legacy": ADMIN, "work": DEV, "legacy-ro": assumed_role_arn("111111111111", "ReadOnly"),
+            "work2": assumed_role_arn("222222222222", "AdminRole")}
+
+
+def sign_in_both_natively(sandbox: Sandbox) -> None:
+    sign_in_natively(sandbox)
+    write_cli_v2_token("corp2", sandbox.issue_session())
+
+
+def test_sync_adopt_converts_every_sso_profile_and_remove_adopted_gives_them_all_back(
+        sandbox: Sandbox, isolated_home: TestHome, env: dict[str, str], aws_v2: tuple[str, ...]) -> None:
+    mine = many_config(sandbox)
+    isolated_home.config.write_text(mine)
+    sign_in_both_natively(sandbox)
+    for profile, arn in EXPECTED.items():
+        assert client_arn(aws_v2, env, profile) == arn  # natively
+    logouts = sandbox.count("Logout")
+    proc = run_keyrack("sync", "--adopt", "--yes", "--region", "ap-south-1", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"{isolated_home.config}: 4 SSO profile(s) to adopt in place"
+    assert "  adopt profile legacy (legacy form) -> sso-session corp (existing), account 111111111111, " \
+           "role AdminRole" in lines
+    assert "  adopt profile work2 (sso_session form) -> sso-session corp2 (existing), account 222222222222, " \
+           "role AdminRole" in lines
+    # The roundtrip ran once per sso-session (its sign-out is the Logout), not once per profile.
+    assert sandbox.count("Logout") - logouts == 2
+    assert sum(line.startswith("sso-session ") and "proven through profile" in line for line in lines) == 2
+    after = isolated_home.config.read_text()
+    assert others_of(after) == others_of(mine)  # not SSO profiles: untouched, byte for byte
+    for profile, arn in EXPECTED.items():
+        keys = live_keys(isolated_home, profile)
+        assert not [k for k in keys if k.startswith("sso_")] and keys["keyrack_sso_session"] in ("corp", "corp2")
+        assert client_arn(aws_v2, env, profile) == arn  # through keyrack
+    assert live_keys(isolated_home, "legacy")["region"] == "eu-west-2"  # its own region stays
+    assert live_keys(isolated_home, "work2")["region"] == "ap-south-1"  # --region: for those without one
+    proc = run_keyrack("remove", "--adopted", "--yes")
+    assert proc.returncode == 0, proc.stderr
+    assert sha(isolated_home.config.read_bytes()) == sha(mine.encode())
+    sign_in_both_natively(sandbox)
+    for profile, arn in EXPECTED.items():
+        assert client_arn(aws_v2, env, profile) == arn  # natively again
+
+
+def test_sync_adopt_dry_run_writes_nothing_and_json_lists_the_plan(sandbox: Sandbox, isolated_home: TestHome) -> None:
+    isolated_home.config.write_text(many_config(sandbox))
+    before = isolated_home.config.read_bytes()
+    proc = run_keyrack("sync", "--adopt", "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "dry run: nothing written"
+    assert "+#keyrack kept: sso_role_name = ReadOnly" in proc.stdout
+    proc = run_keyrack("sync", "--adopt", "--dry-run", "--json")
+    out = json.loads(proc.stdout)
+    assert out["dry_run"] is True and [p["profile"] for p in out["profiles"]] == list(EXPECTED)
+    assert {p["profile"]: p["session"] for p in out["profiles"]} == {
+        "legacy": "corp", "work": "corp", "legacy-ro": "corp", "work2": "corp2"}
+    assert isolated_home.config.read_bytes() == before
+    assert sorted(p.name for p in isolated_home.aws.iterdir()) == ["config"]  # no backup either
+
+
+def test_sync_adopt_of_one_sso_session(sandbox: Sandbox, isolated_home: TestHome) -> None:
+    mine = many_config(sandbox)
+    isolated_home.config.write_text(mine)
+    proc = run_keyrack("sync", "--adopt", "--sso-session", "corp2", "--yes", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    after = isolated_home.config.read_text()
+    assert "keyrack_sso_session" in section_text(after, "profile work2")
+    for header in ("profile legacy", "profile work", "profile legacy-ro", "sso-session corp"):
+        assert section_text(after, header) == section_text(mine, header)
+    proc = run_keyrack("remove", "--adopted", "--sso-session", "corp2", "--yes")
+    assert proc.returncode == 0, proc.stderr
+    assert isolated_home.config.read_text() == mine
+
+
+def test_sync_adopt_without_a_terminal_needs_yes(sandbox: Sandbox, isolated_home: TestHome) -> None:
+    isolated_home.config.write_text(many_config(sandbox))
+    before = isolated_home.config.read_bytes()
+    proc = run_keyrack("sync", "--adopt")
+    assert proc.returncode == 2 and "not changing it without --yes" in proc.stderr
+    assert "keyrack sync --adopt --yes" in proc.stderr
+    assert isolated_home.config.read_bytes() == before
+
+
+def test_sync_adopt_on_a_terminal_asks_and_no_means_nothing(sandbox: Sandbox, isolated_home: TestHome,
+                                                            env: dict[str, str]) -> None:
+    from remove_test import run_on_a_terminal
+
+    isolated_home.config.write_text(many_config(sandbox))
+    before = isolated_home.config.read_bytes()
+    code, out = run_on_a_terminal(["sync", "--adopt"], env, answer="n\n")
+    assert code == 2 and "Apply the changes above? [y/N]" in out and "nothing changed" in out
+    assert isolated_home.config.read_bytes() == before
+
+
+@pytest.mark.parametrize("setup,argv,words", [
+    ("broken", ("sync", "--adopt", "--yes"), ("cannot parse", "config")),
+    ("read-only", ("sync", "--adopt", "--yes"), ("read-only", "chmod u+w")),
+    ("plain", ("sync", "--adopt", "--sso-session", "nosuch", "--yes"), ("no SSO profile", "'nosuch'")),
+    ("plain", ("sync", "--adopt", "--sso-session", "../x", "--yes"), ("invalid sso-session name",)),
+    ("plain", ("remove", "--adopted", "legacy", "--yes"), ("takes no PROFILE",)),
+])
+def test_sync_adopt_bad_input_is_one_line_and_changes_nothing(sandbox: Sandbox, isolated_home: TestHome,
+                                                              setup: str, argv: tuple[str, ...],
+                                                              words: tuple[str, ...]) -> None:
+    text = many_config(sandbox) + ("[profile broken\n" if setup == "broken" else "")
+    isolated_home.config.write_text(text)
+    if setup == "read-only":
+        isolated_home.config.chmod(0o444)
+    proc = run_keyrack(*argv)
+    one_line_exit_2(proc, *words)
+    assert isolated_home.config.read_text() == text
+
+
+def test_sync_adopt_with_no_sso_profiles_touches_nothing(isolated_home: TestHome) -> None:
+    isolated_home.config.write_text(OTHERS)
+    proc = run_keyrack("sync", "--adopt", "--yes")
+    assert proc.returncode == 0 and proc.stdout.splitlines()[-1] == "nothing to adopt", proc.stderr
+    assert isolated_home.config.read_text() == OTHERS
+    assert run_keyrack("remove", "--adopted", "--yes").returncode == 0
+    assert isolated_home.config.read_text() == OTHERS

@@ -3,6 +3,8 @@
 Thin: parse, call keyrack_sh/sync (naming, plan, write, proof), print. The
 plan is shown before anything is written; a terminal is asked (--yes skips);
 without one, --yes is required to write; --dry-run writes nothing.
+`--adopt` is another mode: the config's own `aws configure sso` profiles
+converted in place (commands/adopt.py), undone by `keyrack remove --adopted`.
 """
 from __future__ import annotations
 
@@ -103,7 +105,22 @@ def _report(outcome: Outcome) -> list[str]:
     return lines
 
 
+def _no_listing_flags(args: argparse.Namespace) -> None:
+    """--adopt converts what the config has: the flags that shape a listing mean nothing to it."""
+    given = [flag for key, flag in (("start_url", "--start-url"), ("sso_region", "--sso-region"),
+                                    ("template", "--template"), ("prefix", "--prefix"), ("prune", "--prune"))
+             if getattr(args, key, None)]
+    if given:
+        raise UserError(f"sync --adopt converts the config's own SSO profiles; leave out {', '.join(given)}",
+                        hint="keyrack sync --adopt --dry-run")
+
+
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "adopt", False):
+        from keyrack_sh.commands import adopt  # a mode of its own: the profiles the user already has
+
+        _no_listing_flags(args)
+        return adopt.run_sync(args)
     request = _request(args)
     if args.dry_run:
         outcome = sync(request)
