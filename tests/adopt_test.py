@@ -12,7 +12,7 @@ import json
 import re
 
 import pytest
-from clients import aws_v2, client_arn  # noqa: F401 (fixtures)
+from clients import aws_v2, client, client_arn, go_identity, node_identity  # noqa: F401 (fixtures)
 from conftest import TestHome
 from harness import assumed_role_arn, run_keyrack, write_cli_v2_token
 
@@ -298,3 +298,23 @@ def test_sync_adopt_with_no_sso_profiles_touches_nothing(isolated_home: TestHome
     assert isolated_home.config.read_text() == OTHERS
     assert run_keyrack("remove", "--adopted", "--yes").returncode == 0
     assert isolated_home.config.read_text() == OTHERS
+
+
+def test_an_adopted_profile_works_in_every_client(sandbox: Sandbox, isolated_home: TestHome, env: dict[str, str],
+                                                  client: tuple[str, ...]) -> None:
+    # The kept lines are comments to every parser: the Go and JS SDKs reach keyrack's credential_process too.
+    isolated_home.config.write_text(native_config(sandbox))
+    assert run_keyrack("set", "--adopt", "legacy", "--yes", timeout=120).returncode == 0
+    assert client_arn(client, env, "legacy") == ADMIN
+
+
+def test_a_failed_roundtrip_puts_the_config_back(sandbox: Sandbox, isolated_home: TestHome) -> None:
+    # Account 111111111111 has no Developer role for this user: step 1 fails, before any sign-out.
+    mine = many_config(sandbox).replace("sso_account_id = 222222222222\n# a comment between keys\n",
+                                        "sso_account_id = 111111111111\n# a comment between keys\n")
+    isolated_home.config.write_text(mine)
+    for argv in (("sync", "--adopt", "--yes"), ("set", "--adopt", "work", "--yes")):
+        proc = run_keyrack(*argv, timeout=300)
+        assert proc.returncode == 2 and "Developer" in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+        assert isolated_home.config.read_text() == mine
+        assert not (isolated_home.keyrack / "prompt" / "profiles" / "work").exists()
