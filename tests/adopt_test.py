@@ -315,6 +315,8 @@ def test_a_failed_roundtrip_puts_the_config_back(sandbox: Sandbox, isolated_home
     isolated_home.config.write_text(mine)
     for argv in (("sync", "--adopt", "--yes"), ("set", "--adopt", "work", "--yes")):
         proc = run_keyrack(*argv, timeout=300)
-        assert proc.returncode == 2 and "Developer" in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+        last = proc.stderr.splitlines()[-1]  # the lines before it: the sign-in, on the terminal or stderr
+        assert proc.returncode == 2 and "role 'Developer' is not yours in account 111111111111" in last, proc.stderr
+        assert "back as it was" in last and "fix sso_account_id / sso_role_name of [profile work]" in last
         assert isolated_home.config.read_text() == mine
         assert not (isolated_home.keyrack / "prompt" / "profiles" / "work").exists()

@@ -11,7 +11,7 @@ from keyrack_sh import __version__
 from keyrack_sh.cli import build_parser
 
 SUBCOMMANDS = ["set", "unlock", "relock", "status", "list", "credential-process", "init",
-               "use", "export", "exec", "console", "serve", "remove", "demo"]
+               "use", "export", "exec", "console", "serve", "sync", "remove", "demo"]
 
 
 def keyrack(*args: str) -> subprocess.CompletedProcess[str]:

@@ -47,6 +47,13 @@ def plan_lines(plan: AdoptPlan) -> list[str]:
     return lines
 
 
+def fix_hint(err: KeyrackError, profile: str, path: Any) -> str | None:
+    """A wrong account or role is fixed in the user's own profile, not with set's flags (adopt takes none)."""
+    if err.hint and ("--account-id" in err.hint or "--role-name" in err.hint):
+        return f"fix sso_account_id / sso_role_name of [profile {profile}] in {path}, then adopt it again"
+    return err.hint
+
+
 def _plan_json(plan: AdoptPlan) -> dict[str, Any]:
     return {"config": str(plan.path), "changed": plan.changed,
             "profiles": [{"profile": c.profile, "form": c.form, "session": p.session.name,
@@ -112,6 +119,7 @@ def _write_and_prove(args: argparse.Namespace, make: Any) -> int:
     out = {**_plan_json(plan), "ok": True, "sessions": {}}
     vault = IdentityCenterVault()
     whole = plan.as_one()
+    current = [plan.adopted[0][0].profile]  # the profile being proven, for the hint of a failure
     try:
         for candidate, step in plan.adopted:
             prompt_state.write_profile(step.profile.name, step.session.name)
@@ -120,19 +128,29 @@ def _write_and_prove(args: argparse.Namespace, make: Any) -> int:
                   f"(the lines keyrack moved aside stay in each section: keyrack remove gives them back)", flush=True)
         for name, members in plan.sessions().items():
             _, first = members[0]
+            current[0] = first.profile.name
             result = roundtrip.run(vault, first.profile, first.session, flow=first.profile.login or "pkce",
                                    no_browser=bool(getattr(args, "no_browser", False)),
                                    force=any(p.session_action == "add" for _, p in members))
             out["sessions"][name] = {"verified_with": first.profile.name, "arn": result.arn,
                                      "roundtrip": result.roundtrip}
+            # The others of the session: their account and role checked, one ListAccountRoles per account.
+            once = _RolesOnce(vault)
+            for _, other in members[1:]:
+                current[0] = other.profile.name
+                try:
+                    roundtrip.check_access(once, other.profile, other.session)
+                except KeyrackError as exc:
+                    raise roundtrip.RoundtripFailure(f"access of profile {other.profile.name}", exc,
+                                                     roundtrip.Result()) from None
             if not args.json:
                 print(f"sso-session {name}: proven through profile {first.profile.name} ({result.arn}); "
-                      f"{len(members)} profile(s) on it", flush=True)
+                      f"{len(members)} profile(s) on it, each one's account and role checked", flush=True)
     except roundtrip.RoundtripFailure as failure:
         _undo_write(plan, whole)
         err: KeyrackError = failure.error
-        raise type(err)(f"adopt failed at the roundtrip step {failure.step}: {err.message}; "
-                        f"{plan.path} is back as it was", hint=err.hint) from None
+        raise type(err)(f"adopt failed at {failure.step}: {err.message}; "
+                        f"{plan.path} is back as it was", hint=fix_hint(err, current[0], plan.path)) from None
     except BaseException:
         _undo_write(plan, whole)
         raise
@@ -141,6 +159,22 @@ def _write_and_prove(args: argparse.Namespace, make: Any) -> int:
     else:
         print("ready: the adopted profiles keep their names; undo with: keyrack remove --adopted")
     return 0
+
+
+class _RolesOnce:
+    """The vault's account listing, asked once per account (many profiles share an account)."""
+
+    def __init__(self, vault: Any) -> None:
+        self._vault = vault
+        self._roles: dict[str, list[str] | None] = {}
+
+    def roles(self, session: Any, account_id: str) -> list[str] | None:
+        if account_id not in self._roles:
+            self._roles[account_id] = self._vault.roles(session, account_id)
+        return self._roles[account_id]
+
+    def accounts(self, session: Any) -> list[dict[str, Any]]:
+        return list(self._vault.accounts(session))
 
 
 def _undo_write(plan: AdoptPlan, whole: config_writer.Plan) -> None:

@@ -237,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
         outcome = config_writer.restore(plan)
         _restore_prompt_file(plan.profile.name, prompt_before)
         _sign_out_new_session(plan, signed_in_before)
-        raise _failed(plan, failure, outcome) from None
+        raise _failed(plan, failure, outcome, bool(getattr(args, "adopt", False))) from None
     except BaseException:
         config_writer.restore(plan)
         _restore_prompt_file(plan.profile.name, prompt_before)
@@ -311,10 +311,15 @@ def _restored(plan: Plan, outcome: str) -> str:
     return f"{plan.path} is back as it was"
 
 
-def _failed(plan: Plan, failure: Any, outcome: str = config_writer.RESTORED) -> KeyrackError:
+def _failed(plan: Plan, failure: Any, outcome: str = config_writer.RESTORED, adopting: bool = False) -> KeyrackError:
     err: KeyrackError = failure.error
     restored = _restored(plan, outcome)
     number = len(failure.result.steps)
+    hint = err.hint
+    if adopting:
+        from keyrack_sh.commands.adopt import fix_hint
+
+        hint = fix_hint(err, plan.profile.name, plan.path)
     return type(err)(f"set {plan.profile.name} failed at step {number} ({failure.step}): {err.message}; {restored}",
-                     hint=err.hint or shlex.join(["keyrack", *sys.argv[1:]]))
+                     hint=hint or shlex.join(["keyrack", *sys.argv[1:]]))
 
