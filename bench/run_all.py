@@ -35,6 +35,8 @@ BENCHES: dict[str, tuple[str, list[str], list[str]]] = {
     "console_bench": ("keyrack console --url vs keyrack export, unlocked", [], ["--quick"]),
     "organisation_bench": ("listing 500 accounts x 4 roles: concurrency 8 vs the same calls sequentially / 8",
                            [], ["--quick"]),
+    "sync_bench": ("keyrack sync of 500x4 (its own work), then hit/status/list/completion with 2,000 profiles",
+                   [], ["--quick"]),
     "server_bench": ("credential server: served request vs credential_process hit, 8-client throughput, RSS",
                      [], ["--quick"]),
 }

@@ -421,6 +421,43 @@ def _store(profile: Profile, session: SsoSession, creds: dict[str, Any], stamp: 
     return creds
 
 
+def prefetch(profiles: list[Profile], session: SsoSession, *, concurrency: int = 8) -> dict[str, str]:
+    """Role credentials for many profiles of one session at once (sync's verify of 500 accounts).
+
+    `credentials` per profile would look through every creds file each time (n² reads for n
+    profiles); here the session lock is taken once, the token read once, and GetRoleCredentials
+    runs `concurrency` at a time, each answer stored as `credentials` stores it. Never signs in.
+    Returns profile -> the error of the ones that failed (a revoked token: every one).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from keyrack_sh import lock
+    from keyrack_sh.errors import KeyrackError
+    from keyrack_sh.flows import portal
+
+    stamp = paths.config_stamp()
+    errors: dict[str, str] = {}
+    with lock.session_lock(session.name, timeout=lock_timeout()):
+        token = _usable_token(session)
+        if token is None:
+            locked = _locked_error(session.name, None, "never").message
+            return {p.name: locked for p in profiles}
+        todo = [p for p in profiles if cache.own_role_creds(p.name, session.name, p.account_id, p.role_name, stamp,
+                                                             ROLE_CREDS_MIN_LEFT) is None]
+
+        def one(profile: Profile) -> None:
+            try:
+                creds = portal.role_credentials(session, token["accessToken"], profile.account_id, profile.role_name)
+                _store(profile, session, creds, stamp, token)
+            except KeyrackError as exc:
+                errors[profile.name] = exc.message
+
+        if todo:
+            with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+                list(pool.map(one, todo))
+    return errors
+
+
 # -- relock -----------------------------------------------------------------
 
 

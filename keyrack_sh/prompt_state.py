@@ -136,10 +136,13 @@ def write_profiles(names: dict[str, str]) -> int:
 
     Returns how many were written. Not fsynced: the engine writes them again on use.
     """
-    todo = {}
-    for profile, session in names.items():
-        if read_profile(profile) != session:
-            todo[profile] = session
+    try:
+        present = set(os.listdir(paths.prompt_dir() / "profiles"))
+    except OSError:
+        present = set()
+    # Only the files there are read (one listing, not 2,000 failed opens).
+    todo = {profile: session for profile, session in names.items()
+            if profile not in present or read_profile(profile) != session}
     if todo:
         private_parents(paths.prompt_profile_file(next(iter(todo))))
         with _changing():

@@ -81,6 +81,11 @@ def test_sync_writes_a_profile_per_account_and_role_and_they_work(sandbox: Sandb
     assert (rich.aws / "config.keyrack.bak").read_bytes() == RICH
     listed = json.loads(run_keyrack("list", "--json").stdout)
     assert {r["profile"] for r in listed} >= set(generated(rich.config))
+    status = {r["profile"]: r["state"] for r in json.loads(run_keyrack("status", "--all", "--json").stdout)}
+    assert {status[name] for name in generated(rich.config)} == {"unlocked"}
+    # What completions read: one prompt file per synced profile, naming its session.
+    for name in generated(rich.config):
+        assert (rich.keyrack / "prompt" / "profiles" / name).read_text() == f"{SESSION}\n"
 
 
 def test_a_rerun_with_nothing_new_is_byte_identical_and_writes_nothing(sandbox: Sandbox, rich: TestHome) -> None:

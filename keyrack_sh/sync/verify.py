@@ -4,7 +4,8 @@ Not one boto3 process per profile (500 accounts would be 500 interpreters
 importing botocore): one process parses the config once and, for one profile
 of each account, lets botocore's own ProcessProvider run the profile's
 credential_process line (what any SDK runs for it), then asks STS who that
-is, a bounded number of accounts at a time. The roundtrip's full check
+is, a bounded number of accounts at a time. The role credentials are fetched
+first, here, through the engine, so each credential_process is a hit. The roundtrip's full check
 (boto3's whole provider chain picks keyrack) runs once per sso-session, in
 roundtrip.verify.
 """
@@ -18,7 +19,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from keyrack_sh import roundtrip
-from keyrack_sh.errors import KeyrackError
 from keyrack_sh.profiles import Profile, SsoSession
 
 CONCURRENCY = 8
@@ -33,7 +33,20 @@ jobs, workers = json.load(sys.stdin), int(sys.argv[1])
 base = botocore.session.get_session()
 config = base.full_config  # parsed once for every profile
 client_lock = threading.Lock()  # creating clients from one session is not thread-safe
+local = threading.local()
 retry = botocore.config.Config(retries={"total_max_attempts": 2}, connect_timeout=10, read_timeout=30)
+
+def sts(region, creds):
+    # One client per thread and region (creating one costs ~0.1 s of CPU, 500 would be a minute),
+    # signing each call with the profile's credentials: the request signer reads them per request.
+    clients = local.__dict__.setdefault("clients", {})
+    if region not in clients:
+        with client_lock:
+            clients[region] = base.create_client("sts", region_name=region, config=retry,
+                                                 aws_access_key_id="-", aws_secret_access_key="-")
+    client = clients[region]
+    client._request_signer._credentials = creds
+    return client
 
 def one(job):
     name, region = job
@@ -42,12 +55,8 @@ def one(job):
         creds = botocore.credentials.ProcessProvider(name, lambda: config).load()
         if creds is None:
             raise RuntimeError("the profile has no credential_process")
-        frozen = creds.get_frozen_credentials()
         out["stage"] = "sts"
-        with client_lock:
-            sts = base.create_client("sts", region_name=region, config=retry, aws_access_key_id=frozen.access_key,
-                                     aws_secret_access_key=frozen.secret_key, aws_session_token=frozen.token)
-        ident = sts.get_caller_identity()
+        ident = sts(region, creds).get_caller_identity()
         out.update(stage=None, account=ident["Account"], arn=ident["Arn"])
     except Exception as exc:
         err = getattr(exc, "response", {}).get("Error", {})
@@ -72,17 +81,13 @@ class Checked:
         return self.error is None
 
 
-def _fetch(chosen: Sequence[Profile], session: SsoSession) -> None:
-    """Fetch each profile's role credentials here, where botocore is loaded already, through the
-    engine (the cache the hot path reads): each credential_process of the check is then a hit
-    (~35 ms) instead of a slow path importing botocore again (~0.5 s of CPU each)."""
+def _fetch(chosen: Sequence[Profile], session: SsoSession, concurrency: int) -> None:
+    """Fetch each profile's role credentials here, where botocore is loaded already, into the cache
+    the hot path reads: each credential_process of the check is then a hit (~35 ms) instead of a
+    slow path importing botocore again (~0.5 s of CPU each). What fails, the check then meets."""
     from keyrack_sh import engine
 
-    for profile in chosen:
-        try:
-            engine.credentials(profile, session, policy="never")
-        except KeyrackError:
-            pass  # the check itself says what is wrong, as any SDK would meet it
+    engine.prefetch(list(chosen), session, concurrency=concurrency)
 
 
 def verify_accounts(chosen: Sequence[Profile], session: SsoSession, concurrency: int = CONCURRENCY,
@@ -90,7 +95,7 @@ def verify_accounts(chosen: Sequence[Profile], session: SsoSession, concurrency:
     """Verify each profile in `chosen` (one per account); a failure is reported, never raised."""
     if not chosen:
         return []
-    _fetch(chosen, session)
+    _fetch(chosen, session, concurrency)
     if clock is not None:
         clock("fetch role credentials")
     default_region = session.region
