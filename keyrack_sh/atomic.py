@@ -29,7 +29,7 @@ def ensure_private_dir(path: Path) -> Path:
 
 
 def write_bytes(path: Path, data: bytes, mode: int = 0o600, private_dir: bool = True,
-                link: Path | None = None, durable: bool = True) -> None:
+                link: Path | None = None, durable: bool = True, mtime_ns: int | None = None) -> None:
     """Replace `path` with `data`; with `link`, that name is made a hard link of the new file first.
 
     `durable=False` is a bulk write: no fsync (~9 ms each here) and no look for a killed writer's
@@ -38,6 +38,8 @@ def write_bytes(path: Path, data: bytes, mode: int = 0o600, private_dir: bool = 
 
     The link is also replaced atomically, before `path` is: a name that stands for this very
     version of the file (see prompt_state). A file system without hard links gets no link.
+    `mtime_ns`: the new file's modification time, set before it takes the name (prompt_state
+    mirrors the token file's, so a shell can tell with `-nt`/`-ot` whether keyrack saw that version).
     """
     if private_dir:
         ensure_private_dir(path.parent)
@@ -51,6 +53,8 @@ def write_bytes(path: Path, data: bytes, mode: int = 0o600, private_dir: bool = 
             f.flush()
             if durable:
                 os.fsync(f.fileno())
+        if mtime_ns is not None:
+            os.utime(tmp, ns=(mtime_ns, mtime_ns))
         if link is not None:
             _link(tmp, link)
         os.replace(tmp, path)
@@ -99,8 +103,9 @@ def _link(source: str, link: Path) -> None:
 
 
 def write_text(path: Path, text: str, mode: int = 0o600, private_dir: bool = True,
-               link: Path | None = None, durable: bool = True) -> None:
-    write_bytes(path, text.encode("utf-8"), mode=mode, private_dir=private_dir, link=link, durable=durable)
+               link: Path | None = None, durable: bool = True, mtime_ns: int | None = None) -> None:
+    write_bytes(path, text.encode("utf-8"), mode=mode, private_dir=private_dir, link=link, durable=durable,
+                mtime_ns=mtime_ns)
 
 
 def write_json(path: Path, obj: Any, mode: int = 0o600) -> None:

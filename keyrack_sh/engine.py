@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from keyrack_sh import cache, hotpath, lock, paths, prompt_state, tool_caches, tty
+from keyrack_sh import cache, hotpath, lock, paths, prompt_state, time_left, tool_caches, tty
 from keyrack_sh.errors import ServiceError, UserError
 from keyrack_sh.profiles import Profile, SsoSession
 
@@ -30,7 +30,6 @@ HANDOFF_MIN_LEFT = 50 * 60
 TOKEN_MIN_LEFT = 60
 NO_SIGNIN_LOCK_WAIT = 15.0
 DEFAULT_SESSION_DURATION = 8 * 3600
-ACCESS_TOKEN_LIFETIME = 3600  # IAM Identity Center's default
 SIGNING_IN_ENV = hotpath.SIGNING_IN_ENV
 
 
@@ -133,50 +132,67 @@ def session_duration() -> float:
 # -- local state ------------------------------------------------------------
 
 
-def session_info(session_name: str) -> SessionInfo:
-    """The session's state from local files only (token cache + prompt state)."""
-    token = cache.read_token(session_name)
+def session_info(session_name: str, *, record: bool = True) -> SessionInfo:
+    """The session's state from local files only (token cache + prompt state).
+
+    With `record`, the prompt state is brought in step when it does not describe the token file
+    as it is now (another tool signed in, refreshed or signed out): what status shows, the next
+    prompt shows too.
+    """
     path = str(paths.token_file(session_name))
-    if token is None:
-        return SessionInfo(session=session_name, locked=True, token_file=path)
-    now = time.time()
-    expires = cache.token_expiry(token)
-    has_refresh = bool(token.get("refreshToken"))
     previous = prompt_state.read_session(session_name)
-    end = _session_end(token, expires, previous)
-    locked = end is None or end <= now or (expires <= now and not has_refresh)
+    seen = cache.current_sign_in(session_name)
+    if seen is None:
+        if record and (previous is None or not previous.locked):
+            prompt_state.mark_locked(session_name)
+        return SessionInfo(session=session_name, locked=True, token_file=path)
+    sign_in, token = seen
+    info = _info_of(session_name, token, _session_end(token, previous))
+    if record:
+        _publish(info, _stamp_mtime(sign_in.stamp), previous)
+    return info
+
+
+def _info_of(session_name: str, token: dict[str, Any], end: int) -> SessionInfo:
+    expires = cache.token_expiry(token)
     return SessionInfo(
-        session=session_name, locked=locked, access_expires=int(expires), session_end=end,
-        has_refresh_token=has_refresh, token_file=path, start_url=token.get("startUrl"),
-        region=token.get("region"),
+        session=session_name, locked=end <= time.time(), access_expires=int(expires), session_end=end,
+        has_refresh_token=bool(token.get("refreshToken")), token_file=str(paths.token_file(session_name)),
+        start_url=token.get("startUrl"), region=token.get("region"),
     )
 
 
-def _session_end(token: dict[str, Any], expires: float, previous: prompt_state.SessionState | None,
+def _stamp_mtime(stamp: str) -> int | None:
+    """The mtime_ns in a hotpath.file_stamp (`inode:size:mtime_ns:ctime_ns`), None for "-"."""
+    parts = stamp.split(":")
+    return int(parts[2]) if len(parts) == 4 and parts[2].isdigit() else None
+
+
+def _publish(info: SessionInfo, token_mtime_ns: int | None, previous: prompt_state.SessionState | None) -> None:
+    """Write the prompt state for `info`, unless it already says exactly that of this token file."""
+    line = prompt_state.SessionState(info.locked, info.access_expires or 0, info.session_end or 0, info.token_file)
+    if (previous == line and token_mtime_ns is not None
+            and prompt_state.session_file_mtime_ns(info.session) == token_mtime_ns):
+        return
+    prompt_state.write_session(info.session, locked=line.locked, access_expires=line.access_expires,
+                               session_end=line.session_end, token_file=line.token_file,
+                               token_mtime_ns=token_mtime_ns)
+
+
+def _session_end(token: dict[str, Any], previous: prompt_state.SessionState | None,
                  signed_in_at: float | None = None) -> int:
-    """When the session stops working without a browser (see docs/ARCHITECTURE.md)."""
-    if not token.get("refreshToken"):
-        return int(expires)
-    if signed_in_at is not None:
-        end = signed_in_at + session_duration()
-    elif previous is not None and not previous.locked and previous.session_end > expires:
-        end = previous.session_end  # a refresh keeps the sign-in's end
-    else:
-        # A token keyrack did not sign in for (e.g. `aws sso login`): assume it was
-        # issued at sign-in with the service's default 1 h lifetime. Stable across calls.
-        end = expires - ACCESS_TOKEN_LIFETIME + session_duration()
-    reg = cache.registration_expiry(token)
-    if reg is not None:
-        end = min(end, reg)
-    return int(max(end, expires))
+    """time_left.session_end for `token`: the one definition of time left (README "Time left")."""
+    known = previous.session_end if previous is not None and not previous.locked else None
+    return time_left.session_end(
+        cache.token_expiry(token), refreshable=bool(token.get("refreshToken")), session_duration=session_duration(),
+        registration_expires=cache.registration_expiry(token), signed_in_at=signed_in_at, known_end=known)
 
 
 def _record(session_name: str, token: dict[str, Any], signed_in_at: float | None = None) -> SessionInfo:
     """Write the prompt state for a freshly stored token and return the session's info."""
-    expires = cache.token_expiry(token)
-    end = _session_end(token, expires, prompt_state.read_session(session_name), signed_in_at)
-    prompt_state.write_session(session_name, locked=False, access_expires=int(expires),
-                               session_end=end, token_file=str(paths.token_file(session_name)))
+    previous = prompt_state.read_session(session_name)
+    info = _info_of(session_name, token, _session_end(token, previous, signed_in_at))
+    _publish(info, _stamp_mtime(cache.sign_in_of(session_name, token).stamp), previous)
     return session_info(session_name)
 
 
@@ -334,6 +350,7 @@ def credentials(profile: Profile, session: SsoSession, *, policy: str, flow: str
     hit = cache.own_role_creds(profile.name, session.name, profile.account_id, profile.role_name, stamp,
                                min_left)
     if hit is not None:
+        _keep_prompt_in_step(session.name)
         return hit
     if os.environ.get(SIGNING_IN_ENV) == session.name:
         # Something we started while signing in asked for this session: waiting
@@ -353,9 +370,24 @@ def credentials(profile: Profile, session: SsoSession, *, policy: str, flow: str
     with lock.session_lock(session.name, timeout=wait, on_wait=on_wait):
         found = cache.find_role_creds(session.name, profile.account_id, profile.role_name, min_left)
         if found is not None:
-            return _remember(profile, session, *found, stamp)
-        return _fetch_locked(profile, session, policy=policy, flow=flow or login_flow(profile.login, session.browser),
-                             no_browser=no_browser, stamp=stamp)
+            creds = _remember(profile, session, *found, stamp)
+        else:
+            creds = _fetch_locked(profile, session, policy=policy,
+                                  flow=flow or login_flow(profile.login, session.browser), no_browser=no_browser,
+                                  stamp=stamp)
+        _keep_prompt_in_step(session.name)
+        return creds
+
+
+def _keep_prompt_in_step(session_name: str) -> None:
+    """After serving: a token file the prompt state does not describe (written by `aws sso login`,
+    a refresh by another tool) is recorded, so the next prompt shows it. Two stats when in step."""
+    try:
+        token_mtime: int | None = os.stat(paths.token_file(session_name)).st_mtime_ns
+    except OSError:
+        token_mtime = None
+    if token_mtime is None or prompt_state.session_file_mtime_ns(session_name) != token_mtime:
+        session_info(session_name)
 
 
 def _mark_managed(profile: Profile) -> None:

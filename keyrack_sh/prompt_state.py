@@ -2,7 +2,8 @@
 
 Format (docs/ARCHITECTURE.md):
   prompt/profiles/<profile>   one line: the profile's sso-session name
-  prompt/sessions/<session>   one line: <locked|unlocked> <access_expires> <session_end> <token_file>
+  prompt/sessions/<session>   one line: <locked|unlocked> <access_expires> <session_end> <token_file>;
+                              its mtime is the token file's as keyrack last read it
 Nothing here is a secret; the files are still 0600 like everything keyrack writes.
 
 Around every write (one writer at a time): the generation's links go first,
@@ -87,20 +88,38 @@ def _bump_generation() -> None:
     _drop_generation_links(keep=link.name)
 
 
-def _publish(path: Path, line: str) -> None:
+def _publish(path: Path, line: str, mtime_ns: int | None = None) -> None:
     private_parents(path)
     with _changing():
-        atomic.write_text(path, line + "\n")
+        atomic.write_text(path, line + "\n", mtime_ns=mtime_ns)
 
 
-def write_session(session: str, *, locked: bool, access_expires: int, session_end: int, token_file: str) -> None:
+def write_session(session: str, *, locked: bool, access_expires: int, session_end: int, token_file: str,
+                  token_mtime_ns: int | None = None) -> None:
+    """Record the session's state as keyrack saw it in the token file whose mtime was `token_mtime_ns`.
+
+    The session file gets that very mtime: a shell tells with `-nt`/`-ot` (builtins, no process)
+    whether the token file is still the version this line describes, or was written since by
+    another tool (`aws sso login`, a refresh). None: no token file vouched for (locked, or it
+    changed while keyrack read it): the mtime is then 1970, so any token file there shows as
+    written since, even one written in the same second (fish compares whole seconds).
+    """
     state = "locked" if locked else "unlocked"
     access, end = int(access_expires), int(session_end)
-    _publish(paths.prompt_session_file(session), f"{state} {access} {end} {token_file}")
+    _publish(paths.prompt_session_file(session), f"{state} {access} {end} {token_file}",
+             token_mtime_ns if token_mtime_ns is not None else 0)
 
 
 def mark_locked(session: str) -> None:
     write_session(session, locked=True, access_expires=0, session_end=0, token_file=str(paths.token_file(session)))
+
+
+def session_file_mtime_ns(session: str) -> int | None:
+    """The mtime of the session's prompt file (the token version it vouches for), or None."""
+    try:
+        return os.stat(paths.prompt_session_file(session)).st_mtime_ns
+    except OSError:
+        return None
 
 
 def read_session(session: str) -> SessionState | None:
@@ -128,7 +147,11 @@ def read_profile(profile: str) -> str | None:
 
 
 def write_profile(profile: str, session: str) -> None:
+    """Name the profile's session; the session gets a file too (locked until keyrack looks), so the
+    shell knows which token file to watch for a sign-in by another tool."""
     _publish(paths.prompt_profile_file(profile), session)
+    if not paths.prompt_session_file(session).exists():
+        mark_locked(session)
 
 
 def write_profiles(names: dict[str, str]) -> int:
@@ -149,6 +172,11 @@ def write_profiles(names: dict[str, str]) -> int:
             for profile, session in todo.items():
                 atomic.write_text(paths.prompt_profile_file(profile), session + "\n", private_dir=False,
                                   durable=False)
+            for session in sorted(set(todo.values())):  # as write_profile: the shell must know the token file
+                path = paths.prompt_session_file(session)
+                if not path.exists():
+                    private_parents(path)
+                    atomic.write_text(path, f"locked 0 0 {paths.token_file(session)}\n", durable=False, mtime_ns=0)
     return len(todo)
 
 

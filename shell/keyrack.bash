@@ -133,7 +133,7 @@ __keyrack_prompt_update() {
     [[ -n $now && $now != *[!0-9]* ]] || __keyrack_clock
     __keyrack_memo=()
     \builtin local dir="${KEYRACK_HOME:-${HOME-}/.aws/keyrack}" session='' state='' access='' end='' \
-        token='' left=0 warn='' time='' kind=locked sym='' out='' until=99999999999 check='' generation=''
+        token='' left=0 warn='' time='' kind=locked sym='' out='' until=99999999999 check='' generation='' ref=-
     # shellcheck disable=SC2088 # a literal "~/" in KEYRACK_HOME, as Python's expanduser reads it
     [[ $dir != "~/"* ]] || dir=${HOME-}/${dir:2}
     dir=$dir/prompt
@@ -162,15 +162,29 @@ __keyrack_prompt_update() {
         fi
         ;;
     esac
+    # The session file has the mtime of the token file keyrack described in it: the same mtime
+    # (neither -nt nor -ot) is that very version; another is one another tool wrote since
+    # (`aws sso login`, a refresh): signed in, for a time only keyrack can tell (`?` until it
+    # next looks). No token file: signed out (`aws sso logout`), whatever the line says.
+    check=$token
+    if [[ -n $token && -f $token ]]; then
+        if [[ $token -nt $dir/sessions/$session || $token -ot $dir/sessions/$session ]]; then
+            ref=''
+        else
+            ref=$dir/sessions/$session
+        fi
+    else
+        state=locked
+    fi
     # Digits only before any arithmetic: bash evaluates $(...) inside (( )).
     if [[ $state == unlocked && -n $end && $end != *[!0-9]* && ${#end} -le 12 ]] &&
         ((left = 10#$end - now, left > 0)); then
         kind=unlocked
-        check=$token
-        # Locked without its token file (`aws sso logout`).
-        [[ -z $token || -f $token ]] || kind=gone
     fi
-    if [[ $kind == unlocked ]]; then
+    if [[ -n $check && -z $ref && $kind == locked ]]; then
+        kind=unlocked
+        time='?'
+    elif [[ $kind == unlocked ]]; then
         warn=${KEYRACK_PROMPT_WARN:-900}
         [[ $warn != *[!0-9]* && ${#warn} -le 9 ]] || warn=900
         # The render stands until the minute shown, or the state, changes.
@@ -187,10 +201,6 @@ __keyrack_prompt_update() {
         else
             time='<1m'
         fi
-    fi
-    if [[ $kind == gone ]]; then
-        kind=locked
-        generation=''  # not kept: the token file may come back
     fi
     case ${KEYRACK_PROMPT_ASCII-}:${LC_ALL:-${LC_CTYPE:-${LANG-}}} in
     1:*) ;;
@@ -215,10 +225,10 @@ __keyrack_prompt_update() {
         out=${out//"%s"/"$sym"}
         KEYRACK_PROMPT=${out%"${out##*[! ]}"}
     fi
-    # Kept until keyrack writes again (the generation's link goes), the token file goes, or the
-    # time shown moves on; an unlocked state whose token file is gone is read at each prompt.
+    # Kept until keyrack writes again (the generation's link goes), the token file comes, goes or
+    # (for a render of keyrack's line) is written by another tool, or the time shown moves on.
     if [[ -n $generation ]]; then
-        __keyrack_memo=("$key" "$dir/links/generation@$generation" "$check" "$until" "$KEYRACK_PROMPT")
+        __keyrack_memo=("$key" "$dir/links/generation@$generation" "$check" "$until" "$KEYRACK_PROMPT" "$ref")
     fi
 }
 
@@ -240,8 +250,11 @@ if ((BASH_VERSINFO[0] >= 5)); then
             key="${AWS_PROFILE-}"$'\037'"${KEYRACK_HOME-}"$'\037'"${HOME-}"$'\037'"${KEYRACK_PROMPT_FORMAT-}"$'\037'"${KEYRACK_PROMPT_WARN-}"$'\037'"${KEYRACK_PROMPT_ASCII-}"$'\037'"${LC_ALL-}"$'\037'"${LC_CTYPE-}"$'\037'"${LANG-}"$'\037'"${KEYRACK_PROMPT_LOCKED+1}${KEYRACK_PROMPT_LOCKED-}"$'\037'"${KEYRACK_PROMPT_UNLOCKED+1}${KEYRACK_PROMPT_UNLOCKED-}"$'\037'"${KEYRACK_PROMPT_EXPIRING+1}${KEYRACK_PROMPT_EXPIRING-}"
         # `test =` compares bytes even under `shopt -s nocasematch`, which [[ == ]] would honour.
         # $EPOCHSECONDS stops being bash's clock if the user unsets it: digits only.
-        if \builtin test "$key" = "${__keyrack_memo[0]-}" && [[ -e ${__keyrack_memo[1]} &&
-            (-z ${__keyrack_memo[2]} || -f ${__keyrack_memo[2]}) && -n ${EPOCHSECONDS-} &&
+        # The token file as it was: absent (`-`), present (''), or that very version (the session file).
+        if \builtin test "$key" = "${__keyrack_memo[0]-}" && [[ -e ${__keyrack_memo[1]} && (-z ${__keyrack_memo[2]} ||
+            (${__keyrack_memo[5]-} == - && ! -e ${__keyrack_memo[2]}) || (${__keyrack_memo[5]-} != - &&
+            -f ${__keyrack_memo[2]} && (-z ${__keyrack_memo[5]-} || (! ${__keyrack_memo[2]} -nt ${__keyrack_memo[5]} &&
+            ! ${__keyrack_memo[2]} -ot ${__keyrack_memo[5]})))) && -n ${EPOCHSECONDS-} &&
             $EPOCHSECONDS != *[!0-9]* ]] && ((EPOCHSECONDS < __keyrack_memo[3])); then
             KEYRACK_PROMPT=${__keyrack_memo[4]}
         else

@@ -108,7 +108,14 @@ function __keyrack_precmd --on-event fish_prompt --description 'keyrack: set KEY
     set -l key "$AWS_PROFILE"\x1f"$KEYRACK_HOME"\x1f"$HOME"\x1f"$KEYRACK_PROMPT_FORMAT"\x1f"$KEYRACK_PROMPT_WARN"\x1f"$KEYRACK_PROMPT_ASCII"\x1f"$LC_ALL"\x1f"$LC_CTYPE"\x1f"$LANG"\x1f"$l$KEYRACK_PROMPT_LOCKED"\x1f"$u$KEYRACK_PROMPT_UNLOCKED"\x1f"$status$KEYRACK_PROMPT_EXPIRING"
     if set -q __keyrack_memo[5]; and test "$key" = "$__keyrack_memo[1]"; and test -e "$__keyrack_memo[2]"
         and begin
-            test -z "$__keyrack_memo[3]"; or test -f "$__keyrack_memo[3]"
+            # The token file as it was: absent (-), present (''), or that very version (its mtime).
+            test -z "$__keyrack_memo[3]"; or begin
+                test "$__keyrack_memo[6]" = -; and not test -e "$__keyrack_memo[3]"
+            end; or begin
+                test "$__keyrack_memo[6]" != -; and test -f "$__keyrack_memo[3]"; and begin
+                    test -z "$__keyrack_memo[6]"; or test (path mtime -- "$__keyrack_memo[3]") = "$__keyrack_memo[6]"
+                end
+            end
         end
         and begin
             # A time to watch (in seconds of uptime): only for an unlocked session, on Linux.
@@ -162,17 +169,21 @@ function __keyrack_prompt_update --description 'keyrack: render KEYRACK_PROMPT f
         set token (string collect -a -- "$token")
     end
     # What the memo watches: the token file, and when the time shown changes.
-    set -l check ''
+    set -l check "$token"
     set -l until ''
     set -l keep 1
+    # The session file has the mtime of the token file keyrack described in it: the same mtime is
+    # that very version; another is one another tool wrote since (`aws sso login`, a refresh):
+    # signed in, for a time only keyrack can tell (`?` until it next looks). No token file:
+    # signed out (`aws sso logout`), whatever the line says. (fish's `path mtime`: whole seconds.)
+    set -l ref -
+    if test -n "$token"; and test -f "$token"
+        set ref (path mtime -- "$token")
+        test "$ref" = (path mtime -- "$dir/sessions/$session"); or set ref ''
+    else
+        set state locked
+    end
     if test "$state" = unlocked; and string match -qr -- '^[0-9]{1,12}$' "$end"
-        and begin
-            test -z "$token"; or test -f "$token"; or begin
-                # Locked without its token file (`aws sso logout`); not kept: it may come back.
-                set keep ''
-                false
-            end
-        end
         set -l left
         set -l up
         if set -q __keyrack_btime[1]; and test -r /proc/uptime
@@ -188,7 +199,6 @@ function __keyrack_prompt_update --description 'keyrack: render KEYRACK_PROMPT f
                 set -l warn "$KEYRACK_PROMPT_WARN"
                 string match -qr -- '^[0-9]{1,9}$' "$warn"; or set warn 900
                 set kind unlocked
-                set check "$token"
                 # Until the minute shown changes (uptime seconds; none without /proc: not kept).
                 set -l next (math "$left - floor($left / 60) * 60 + 1")
                 test "$left" -lt 60; and set next "$left"
@@ -212,6 +222,11 @@ function __keyrack_prompt_update --description 'keyrack: render KEYRACK_PROMPT f
             set kind unlocked
             set keep ''
         end
+    end
+
+    if test -n "$check"; and test -z "$ref"; and test $kind = locked
+        set kind unlocked
+        set time '?'
     end
 
     set -l locale "$LC_ALL"
@@ -258,10 +273,10 @@ function __keyrack_prompt_update --description 'keyrack: render KEYRACK_PROMPT f
         set out (string replace -a -- '%s' "$sym" "$out")
         set -gx KEYRACK_PROMPT (string trim -r -c ' ' -- "$out")
     end
-    # Kept until keyrack writes again (the generation's link goes), the token file goes, or the
-    # time shown moves on; an unlocked state whose token file is gone is read at each prompt.
+    # Kept until keyrack writes again (the generation's link goes), the token file comes, goes or
+    # (for a render of keyrack's line) is written by another tool, or the time shown moves on.
     if test -n "$keep"; and test -n "$generation"
-        set -g __keyrack_memo "$key" "$dir/links/generation@$generation" "$check" "$until" "$KEYRACK_PROMPT"
+        set -g __keyrack_memo "$key" "$dir/links/generation@$generation" "$check" "$until" "$KEYRACK_PROMPT" "$ref"
     end
     return 0
 end

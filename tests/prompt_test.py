@@ -5,6 +5,8 @@ prompt/sessions/<session> holds `<locked|unlocked> <access_expires> <session_end
 """
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -179,12 +181,16 @@ def test_a_fifo_a_device_a_huge_file_or_a_folder_in_the_state_files_never_hangs_
 
 # -- one shell, many prompts: the last render is reused only while it is still true ---------
 _WRITER = """
-import sys, time
+import os, sys, time
 from keyrack_sh import prompt_state
 what, now = sys.argv[1], int(time.time())
-if what == "unlocked":
-    prompt_state.write_session("acme", locked=False, access_expires=now + 600, session_end=now + int(sys.argv[2]),
-                               token_file=sys.argv[3])
+if what in ("unlocked", "locked"):  # keyrack read the token file: its line carries the file's mtime
+    try:
+        seen = os.stat(sys.argv[3]).st_mtime_ns
+    except OSError:
+        seen = None
+    prompt_state.write_session("acme", locked=what == "locked", access_expires=now + 600,
+                               session_end=now + int(sys.argv[2]), token_file=sys.argv[3], token_mtime_ns=seen)
 elif what == "relock":
     prompt_state.mark_locked("acme")
 elif what == "remove":
@@ -261,6 +267,46 @@ def test_a_home_with_a_newline_and_odd_characters_shows_a_live_session_as_unlock
     r = run_shell(shell, "\n".join(lines), env, timeout=60)
     assert (r.returncode, r.stderr) == (0, "")
     assert r.stdout.splitlines() == ["[🔒 acme.prod]", "[🔓 acme.prod 42m]", "[🔓 acme.prod 42m]", "[🔒 acme.prod]"]
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_token_file_another_tool_writes_or_removes_shows_at_the_very_next_prompt(shell, hooks, shenv):
+    """`aws sso login` / a refresh / `aws sso logout` by another tool, with keyrack's line unchanged."""
+    require(shell)
+    from keyrack_sh import paths
+
+    home = Path(shenv["HOME"])
+    token = home / ".aws" / "sso" / "cache" / (hashlib.sha1(b"acme").hexdigest() + ".json")
+    assert str(token).endswith(str(paths.token_file("acme").relative_to(paths.home())))
+    token.parent.mkdir(parents=True)
+    q = shells.QUOTERS[shell](str(token))
+    update = "__keyrack_precmd" if shell != "fish" else "emit fish_prompt"
+    show = f"{update}; printf '[%s]\\n' \"$KEYRACK_PROMPT\""
+    # A builtin: in place, as the AWS CLI v2 rewrites it. fish compares whole seconds (`path mtime`).
+    other_tool_writes = ("sleep 1.1; " if shell == "fish" else "") + f"printf '{{}}' > {q}"
+    steps = [
+        _keyrack_writes("profile"),  # `keyrack set`: the session's line names its token file
+        other_tool_writes,  # `aws sso login`: signed in, for a time keyrack has not read yet
+        "",  # unchanged
+        _keyrack_writes("unlocked", str(42 * M + SLACK), str(token)),  # keyrack read it
+        "",
+        other_tool_writes,  # a refresh by another tool: the sign-in's end stands
+        _keyrack_writes("locked", "0", str(token)),  # keyrack read it: expired, no refresh token
+        "",
+        other_tool_writes,  # signed in again elsewhere
+        f"rm {q}",  # `aws sso logout`
+        "",
+    ]
+    lines = [source(shell, hooks[shell])]
+    for step in steps:
+        lines += [step, show] if step else [show]
+    r = run_shell(shell, "\n".join(lines), shenv, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "[🔒 acme.prod]", "[🔓 acme.prod ?]", "[🔓 acme.prod ?]", "[🔓 acme.prod 42m]", "[🔓 acme.prod 42m]",
+        "[🔓 acme.prod 42m]", "[🔒 acme.prod]", "[🔒 acme.prod]", "[🔓 acme.prod ?]", "[🔒 acme.prod]",
+        "[🔒 acme.prod]",
+    ]
 
 
 SET = {"bash": "export {name}={value}", "zsh": "export {name}={value}", "fish": "set -gx {name} {value}"}
@@ -419,6 +465,30 @@ def test_bash_and_zsh_prompts_start_no_process_at_all(shell, hooks, shenv, tmp_p
     assert not list(stubs.glob("ran-*"))
     r = run_shell(shell, script, shenv)
     assert r.stdout == "[🔓 acme.prod 42m]" * (ROUNDS // 2)
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh"])
+def test_watching_the_token_file_for_other_tools_starts_no_process_either(shell, hooks, shenv, tmp_path, token):
+    """Locked with a token file another tool wrote, locked with none, and keyrack's own line."""
+    require(shell)
+    write_profile_state(shenv, "acme.prod", "acme")
+    stubs = _stub_path(tmp_path)
+    script = _prompt_rounds(shell, hooks[shell], token)
+    for state, shown in [("locked", "[🔓 acme.prod ?]"), ("gone", "[🔒 acme.prod]"), ("locked", "[🔒 acme.prod]")]:
+        if state == "gone":
+            token.unlink()
+        write_session_state(shenv, "acme", "locked", left=0, token=token)
+        if shown.endswith("?]"):
+            token.write_text('{"expiresAt": "later"}')  # written after keyrack's line
+            os.utime(token, ns=(0, token.stat().st_mtime_ns + 1))
+        if state == "locked" and not token.exists():
+            token.write_text("{}")
+            write_session_state(shenv, "acme", "locked", left=0, token=token)
+        lines = _trace(shell, script, {**shenv, "PATH": str(stubs)}, tmp_path / f"strace-{state}.txt")
+        execs, forks = _spawns(lines)
+        assert len(execs) == 1 and forks == [], "\n".join(lines)
+        assert run_shell(shell, script, shenv).stdout == shown * (ROUNDS // 2)
+    assert not list(stubs.glob("ran-*"))
 
 
 def test_fish_prompt_starts_at_most_one_process_and_none_on_linux(hooks, shenv, tmp_path, token):

@@ -102,6 +102,9 @@ def write_session_state(env: dict[str, str], session: str, state: str, *, left: 
     path.parent.mkdir(parents=True, exist_ok=True)
     access = now + (left if access_left is None else access_left)
     path.write_text(f"{state} {access} {now + left} {token or ''}\n")
+    if token is not None and token.exists():  # as keyrack writes it: the token file's mtime (prompt_state)
+        mtime = token.stat().st_mtime_ns
+        os.utime(path, ns=(mtime, mtime))
     return path
 
 

@@ -11,6 +11,7 @@ import pytest
 from conftest import TestHome
 from harness import run_keyrack, write_profile
 
+from keyrack_sh import time_left
 from keyrack_sh.sandbox import Sandbox
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
@@ -27,15 +28,16 @@ def test_list_shows_only_keyrack_profiles(isolated_home: TestHome) -> None:
     proc = run_keyrack("list")
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0].split() == ["PROFILE", "SSO-SESSION", "ACCOUNT", "ROLE", "REGION"]
-    assert [line.split() for line in lines[1:]] == [["prod", "sandbox", "111111111111", "AdminRole", "eu-west-1"],
-                                                   ["stage", "sandbox", "222222222222", "Developer", "-"]]
+    assert lines[0].split() == ["PROFILE", "SSO-SESSION", "ACCOUNT", "ROLE", "REGION", "LEFT"]
+    assert [line.split() for line in lines[1:]] == [
+        ["prod", "sandbox", "111111111111", "AdminRole", "eu-west-1", "locked"],
+        ["stage", "sandbox", "222222222222", "Developer", "-", "locked"]]
     rows = json.loads(run_keyrack("list", "--json").stdout)
     assert rows == [
         {"profile": "prod", "session": "sandbox", "account_id": "111111111111", "role_name": "AdminRole",
-         "region": "eu-west-1"},
+         "region": "eu-west-1", "state": "locked", "seconds_left": 0},
         {"profile": "stage", "session": "sandbox", "account_id": "222222222222", "role_name": "Developer",
-         "region": None},
+         "region": None, "state": "locked", "seconds_left": 0},
     ]
 
 
@@ -61,7 +63,8 @@ def test_status_follows_unlock_and_relock_without_calling_aws(sandbox: Sandbox, 
     # ...and the refresh token carries the session further.
     assert got["session_end"] > got["access_expires"]
     table = run_keyrack("status").stdout
-    assert "unlocked, " in table and "renews for" in table
+    # The same time left as --json said (or a minute less, if the clock moved on in between).
+    assert any(f"unlocked, {time_left.render(got['seconds_left'] - d)} left" in table for d in (0, 60)), table
     assert len([line for line in table.splitlines() if "unlocked" in line]) == 2  # both share the session
     assert len(sandbox.calls) == calls  # status never calls AWS
 

@@ -1,11 +1,14 @@
-"""`keyrack list`: the profiles keyrack manages, from the config file alone."""
+"""`keyrack list`: the profiles keyrack manages, from the config file, with each session's time left
+(local files only, the same numbers as `status` and the prompt: time_left)."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import time
+from typing import Any
 
-from keyrack_sh import profiles
+from keyrack_sh import profiles, time_left
 from keyrack_sh.errors import UserError
 
 
@@ -32,8 +35,15 @@ def run(args: argparse.Namespace) -> int:
     config = profiles.load()
     good, broken = readable(config)
     warn_broken(broken)
-    rows = [{"profile": p.name, "session": p.session, "account_id": p.account_id, "role_name": p.role_name,
-             "region": p.region} for p in good]
+    from keyrack_sh.vaults.identity_center import IdentityCenterVault
+
+    vault, states, now = IdentityCenterVault(), {}, time.time()
+    rows = []
+    for p in good:
+        if p.session not in states:
+            states[p.session] = vault.status(p.session).to_json()
+        rows.append({"profile": p.name, "session": p.session, "account_id": p.account_id,
+                     "role_name": p.role_name, "region": p.region, **left_of(states[p.session], now)})
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -41,9 +51,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"no keyrack profiles in {config.path} (add one: keyrack set PROFILE ...)")
         return 0
     header = {"profile": "PROFILE", "session": "SSO-SESSION", "account_id": "ACCOUNT", "role_name": "ROLE",
-              "region": "REGION"}
-    print(_table([header, *rows], list(header)))
+              "region": "REGION", "left": "LEFT"}
+    shown = [{**r, "left": "locked" if r["state"] == "locked" else time_left.render(r["seconds_left"])}
+             for r in rows]
+    print(_table([header, *shown], list(header)))
     return 0
+
+
+def left_of(state: dict[str, Any], now: float) -> dict[str, Any]:
+    """The state and time-left fields every row of `list` and `status` carries."""
+    locked = bool(state["locked"])
+    return {"state": "locked" if locked else "unlocked",
+            "seconds_left": 0 if locked else time_left.seconds_left(state["session_end"], now)}
 
 
 def _table(rows: list[dict[str, str | None]], columns: list[str]) -> str:

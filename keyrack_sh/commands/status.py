@@ -9,31 +9,18 @@ import json
 import time
 from typing import Any
 
-from keyrack_sh import profiles
+from keyrack_sh import profiles, time_left
 from keyrack_sh.commands import _profile
-from keyrack_sh.commands.list import _table, readable, warn_broken
-
-
-def _left(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{max(seconds, 0) // 60}m"
+from keyrack_sh.commands.list import _table, left_of, readable, warn_broken
 
 
 def describe(state: dict[str, Any], now: float) -> str:
-    """`unlocked, 52m left (renews until 17:40)` or `locked`."""
+    """`unlocked, 7h52m left (until 17:40)` or `locked`: time left as README "Time left" defines it."""
     if state["locked"]:
         return "locked"
-    text = "unlocked"
-    expires, end = state["access_expires"] or 0, state["session_end"]
-    if expires > now:
-        text += f", {_left(expires - now)} left"
-    else:
-        text += ", token expired"
-    if state["refreshable"] and end and end > expires:
-        text += f" (renews for {_left(end - now)}, until {time.strftime('%H:%M', time.localtime(end))})"
-    return text
+    end = state["session_end"]
+    return (f"unlocked, {time_left.render(time_left.seconds_left(end, now))} left "
+            f"(until {time.strftime('%H:%M', time.localtime(end))})")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,11 +44,9 @@ def run(args: argparse.Namespace) -> int:
             states[p.session] = vault.status(p.session).to_json()
         state = states[p.session]
         rows.append({"profile": p.name, "session": p.session, "account_id": p.account_id,
-                     "role_name": p.role_name, "region": p.region,
-                     "state": "locked" if state["locked"] else "unlocked",
+                     "role_name": p.role_name, "region": p.region, **left_of(state, now),
                      "access_expires": state["access_expires"], "session_end": state["session_end"],
-                     "refreshable": state["refreshable"],
-                     "seconds_left": max(0, int((state["session_end"] or now) - now)) if not state["locked"] else 0})
+                     "refreshable": state["refreshable"]})
     if args.json:
         print(json.dumps(rows[0] if one else rows, indent=2))
         return 0
