@@ -165,6 +165,7 @@ def verify(profile: Profile, session: SsoSession) -> str:
     for name in _SHADOW_ENV + ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
         env.pop(name, None)
     env["KEYRACK_AUTO_UNLOCK"] = "never"  # the session was just unlocked: never a browser here
+    env["KEYRACK_NO_TTY"] = "1"  # and nothing on the terminal, in the middle of the step tree
     region = profile.region or session.region
     _run_credential_process(profile, env)
     try:
@@ -280,6 +281,15 @@ def run(vault: Vault, profile: Profile, session: SsoSession, *, flow: str = "pkc
     """
     result = Result(warnings=warnings_for(profile.name))
     planned = [0]
+    # Steps are told (on_step) only once no later step will write to the terminal: a sign-in's
+    # URL and its waiting line would otherwise land between the lines of the step tree on stdout.
+    untold: list[Step] = []
+
+    def tell() -> None:
+        while untold:
+            done = untold.pop(0)
+            if on_step:
+                on_step(done)
 
     def step(name: str, action: Callable[[], str]) -> None:
         try:
@@ -287,13 +297,12 @@ def run(vault: Vault, profile: Profile, session: SsoSession, *, flow: str = "pkc
         except KeyrackError as exc:
             failed = Step(name, False, exc.message, last=True)
             result.steps.append(failed)
-            if on_step:
-                on_step(failed)
+            untold.append(failed)
+            tell()
             raise RoundtripFailure(name, exc, result) from None
         done = Step(name, True, detail, last=len(result.steps) + 1 == planned[0])
         result.steps.append(done)
-        if on_step:
-            on_step(done)
+        untold.append(done)
 
     def first_unlock() -> str:
         info = vault.unlock(session, flow=flow, no_browser=no_browser)
@@ -332,7 +341,9 @@ def run(vault: Vault, profile: Profile, session: SsoSession, *, flow: str = "pkc
         if proven is None:
             step("relock", relock)
             step("unlock", unlock_again)
+        tell()  # the sign-ins are over: the tree so far, in one piece
         step("verify", check)
+        tell()
         result.roundtrip = proven is None
         result.proven_at = _record_proof(vault, session) if proven is None else proven
     return result

@@ -228,3 +228,24 @@ def test_without_a_terminal_a_waiting_sign_in_adds_nothing_to_stderr(home: Home)
     # Only the failure: no sign-in URL (nobody could open it), no waiting line.
     assert proc.stderr.count("\n") == 1, proc.stderr
     assert proc.stderr.startswith("keyrack: profile 'p1': ") and "timed out after 3 s" in proc.stderr
+
+
+def test_set_s_step_tree_stays_whole_while_its_sign_ins_talk_to_the_terminal(home: Home) -> None:
+    argv = [sys.executable, "-m", "keyrack_sh", "set", "acme.prod", "--start-url", home.sandbox.start_url,
+            "--sso-region", home.sandbox.region, "--account-id", "111111111111", "--role-name", "AdminRole",
+            "--yes"]
+    # stdout on the terminal too, as in a shell: the user sees the tree and the sign-ins on one screen.
+    proc, terminal = run_on_a_terminal(home, argv, stdout_on_terminal=True)
+    assert proc.returncode == 0, (proc.stderr, terminal)
+    assert home.sandbox.sign_ins() == 2  # a new sso-session: the whole roundtrip, two browser sign-ins
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", terminal)
+    tree = re.search(r"(?:[├└]─ [^\r\n]*\r\n)+", plain)
+    assert tree, plain
+    lines = tree.group(0).splitlines()
+    assert [line.split()[1:4] for line in lines] == [["✓", "1", "unlock"], ["✓", "2", "relock"],
+                                                    ["✓", "3", "unlock"], ["✓", "4", "verify"]], plain
+    assert plain.count("─ ") == 4  # every line of the tree is in that one block, whole
+    assert "waiting for" not in tree.group(0) and "opening the browser" not in tree.group(0)
+    # Both sign-ins (their URL, their waiting line) came before it.
+    assert plain[:tree.start()].count("unlocking sso-session") == 2
+    assert "opening the browser" not in plain[tree.end():]
