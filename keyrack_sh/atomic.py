@@ -130,3 +130,7 @@ def remove(path: Path) -> bool:
         return True
     except FileNotFoundError:
         return False
+    except PermissionError:  # a folder left read-only or someone else's (`sudo -E keyrack ...`)
+        what, fix = safe_io.writable_folder_problem(path.parent)
+        safe_io.refuse(f"cannot remove {path}: {what}", fix)
+        raise

@@ -51,7 +51,11 @@ def _read(path: str | os.PathLike[str], limit: int, follow: bool, mine: bool) ->
         if not follow and exc.errno == 40:  # ELOOP: O_NOFOLLOW met a symbolic link
             return None, "is a symbolic link, which keyrack never follows for a file it owns"
         if exc.errno == 13:
-            return None, "cannot be read (permission denied)"
+            # Shut out by the folder it is in (`sudo -E` leftovers)? Then name that one.
+            why = _blocking_folder(os.path.dirname(os.path.abspath(os.fspath(path))))
+            if why is None:
+                return None, "cannot be read (permission denied)"
+            return None, "cannot be read (permission denied: %s; fix: %s)" % why
         if exc.errno == 21:
             return None, "is a folder, not a file"
         return None, None if exc.errno == 20 else "cannot be opened (%s)" % (exc.strerror or exc.errno)
@@ -116,7 +120,39 @@ def folder_problem(path: str | os.PathLike[str], *, follow: bool = False) -> tup
                 "sudo chown -R %d %s" % (os.getuid(), _quote(name)))
     if st.st_mode & 0o002 or (st.st_mode & 0o020 and st.st_gid != os.getgid()):
         return "%s is writable by other users" % name, "chmod go-w %s" % _quote(name)
+    if st.st_mode & 0o300 != 0o300:
+        # Ours, yet keyrack could write nothing in it (a `chmod a-w`, a read-only HOME): say so
+        # here rather than fail later at whichever write or delete comes first.
+        return ("%s is not writable by you (mode %04o)" % (name, st.st_mode & 0o7777),
+                "chmod u+rwx %s" % _quote(name))
     return None
+
+
+def writable_folder_problem(folder: str | os.PathLike[str]) -> tuple[str, str]:
+    """(what is wrong, the fix) for a folder in which creating or removing a name was refused
+    (EACCES/EPERM): the folder judgement's answer for it or, when it cannot even be looked at,
+    for the nearest folder above it that can (the one that shuts keyrack out)."""
+    name = os.path.abspath(os.fspath(folder))
+    why = _blocking_folder(name)
+    if why is not None:
+        return why
+    return ("%s is not writable by you" % name,
+            "ls -ld %s, then chown or chmod it (or set KEYRACK_HOME to a folder of yours)" % _quote(name))
+
+
+def _blocking_folder(folder: str) -> tuple[str, str] | None:
+    """The folder judgement of `folder` or, when it cannot even be looked at, of the nearest
+    folder above it that can (the one that shuts keyrack out); None when that one looks fine."""
+    current = folder
+    while os.path.dirname(current) != current:
+        try:
+            os.stat(current)
+            break
+        except PermissionError:
+            current = os.path.dirname(current)
+        except OSError:
+            break
+    return folder_problem(current, follow=True)
 
 
 def require_own_file(path: str | os.PathLike[str]) -> None:
@@ -189,9 +225,8 @@ def _mkdir(folder: str) -> None:
     except FileExistsError:
         return  # another process was first; judged at the next write
     except PermissionError:
-        parent = os.path.dirname(folder)
-        refuse("cannot create %s: %s is not writable by you" % (folder, parent),
-               "ls -ld %s, then chown or chmod it (or set KEYRACK_HOME to a folder of yours)" % _quote(parent))
+        what, fix = writable_folder_problem(os.path.dirname(folder))
+        refuse("cannot create %s: %s" % (folder, what), fix)
     except OSError as exc:
         refuse("cannot create %s (%s)" % (folder, exc.strerror or exc.errno),
                "ls -ld %s" % _quote(os.path.dirname(folder)))

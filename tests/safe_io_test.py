@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 import time
 from pathlib import Path
 
@@ -315,3 +316,101 @@ def test_a_closed_stdout_is_an_exit_code_and_one_line_never_a_traceback(home: Ho
 def test_an_inherited_signing_in_variable_is_named_as_the_cause(home: Home) -> None:
     proc = home.credential_process("p1", KEYRACK_SIGNING_IN="s1")
     assert_one_line_failure(proc, 2, "KEYRACK_SIGNING_IN=s1", "unset KEYRACK_SIGNING_IN")
+
+
+# -- folders keyrack may not write: a read-only HOME, another user's, `sudo -E` leftovers -------------
+
+# Root may write anywhere: without these capabilities it meets modes and owners as any user does.
+POWERLESS = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--"]
+
+
+def _as_a_user(home: Home, argv: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    import shutil
+
+    from harness import run
+
+    prefix: list[str] = []
+    if os.getuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("needs setpriv (util-linux) to run as root without its powers over files")
+        prefix = POWERLESS
+    return run(prefix + argv, env={**home.env, **env}, timeout=60)
+
+
+def _keyrack(home: Home, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    import sys
+
+    return _as_a_user(home, [sys.executable, "-m", "keyrack_sh", *args], **env)
+
+
+def _credential_process(home: Home, **env: str) -> subprocess.CompletedProcess[str]:
+    import shlex
+
+    from keyrack_sh import resources
+
+    return _as_a_user(home, shlex.split(resources.credential_process_command("p1")), **env)
+
+
+def test_a_read_only_home_is_one_line_naming_it_and_the_chmod(home: Home, tmp_path: Path) -> None:
+    import shutil
+
+    config = tmp_path / "config"  # the config elsewhere; ~/.aws does not exist yet
+    shutil.move(str(home.config), config)
+    shutil.rmtree(home.root / ".aws")
+    os.chmod(home.root, 0o500)
+    try:
+        for proc in (_keyrack(home, "unlock", "p1", AWS_CONFIG_FILE=str(config)),
+                     _credential_process(home, AWS_CONFIG_FILE=str(config))):
+            assert_one_line_failure(proc, 2, f"{home.root} is not writable by you (mode 0500)",
+                                    f"chmod u+rwx {home.root}")
+            assert "PermissionError" not in proc.stderr
+    finally:
+        os.chmod(home.root, 0o700)
+
+
+@pytest.mark.parametrize("folder", ["", "creds", "locks", "prompt"])
+def test_a_keyrack_folder_left_read_only_is_one_line_naming_it_and_the_chmod(home: Home, folder: str) -> None:
+    assert home.credential_process("p1").returncode == 0
+    where = home.root / ".aws" / "keyrack" / folder if folder else home.root / ".aws" / "keyrack"
+    os.chmod(where, 0o500)
+    try:
+        procs = [_keyrack(home, "relock", "p1")]  # takes the lock, removes creds, writes the prompt state
+        if folder in ("", "locks"):
+            home.creds_file("p1").unlink()  # a miss: the credential_process takes the session's lock
+            procs.append(_credential_process(home))
+        for proc in procs:
+            assert_one_line_failure(proc, 2, f"{where} is not writable by you (mode 0500)", f"chmod u+rwx {where}")
+            assert "PermissionError" not in proc.stderr
+    finally:
+        os.chmod(where, 0o700)
+
+
+def test_a_keyrack_home_of_another_user_is_one_line_naming_it_and_the_chown(home: Home, tmp_path: Path) -> None:
+    if os.getuid() != 0:
+        pytest.skip("needs root to give a folder to another uid")
+    elsewhere = tmp_path / "keyrack"
+    elsewhere.mkdir(mode=0o700)
+    os.chown(elsewhere, NOBODY, NOBODY)
+    for proc in (_keyrack(home, "unlock", "p1", KEYRACK_HOME=str(elsewhere)),
+                 _credential_process(home, KEYRACK_HOME=str(elsewhere))):
+        assert_one_line_failure(proc, 2, f"{elsewhere} is owned by uid {NOBODY}",
+                                f"sudo chown -R {os.getuid()} {elsewhere}")
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_folders_left_by_a_sudo_keyrack_are_one_line_naming_the_folder_and_the_chown(home: Home) -> None:
+    if os.getuid() != 0:
+        pytest.skip("needs root to give folders to another uid")
+    assert home.keyrack("unlock", "p1").returncode == 0
+    # `sudo -E keyrack ...` as another user wrote ~/.aws and all below it: seen from the user, someone
+    # else's folders (here the other is uid 65534, keyrack runs as root without its powers over files).
+    aws = home.root / ".aws"
+    for path in [aws, *aws.rglob("*")]:
+        os.chown(path, NOBODY, NOBODY, follow_symlinks=False)
+        if path.is_dir():
+            os.chmod(path, 0o700)  # as keyrack creates them: the user cannot even look inside
+    for proc in (_keyrack(home, "unlock", "p1"), _keyrack(home, "relock", "p1"), _credential_process(home)):
+        # Even the config in it cannot be read: the line names the folder that shuts keyrack out.
+        assert_one_line_failure(proc, 2, f"{aws} is owned by uid {NOBODY}, not by you",
+                                f"sudo chown -R {os.getuid()} {aws}")
+        assert "PermissionError" not in proc.stderr
