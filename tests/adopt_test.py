@@ -85,7 +85,6 @@ def test_set_adopt_converts_one_profile_in_place_and_remove_gives_it_back(
     proc = run_keyrack("remove", profile, "--yes")
     assert proc.returncode == 0, proc.stderr
     assert sha(isolated_home.config.read_bytes()) == sha(mine.encode())
-    sign_in_natively(sandbox)  # remove signed keyrack's own session out (the legacy one): sign in as the CLI would
     assert client_arn(aws_v2, env, profile) == arn  # natively again
 
 
@@ -217,7 +216,6 @@ def test_sync_adopt_converts_every_sso_profile_and_remove_adopted_gives_them_all
     proc = run_keyrack("remove", "--adopted", "--yes")
     assert proc.returncode == 0, proc.stderr
     assert sha(isolated_home.config.read_bytes()) == sha(mine.encode())
-    sign_in_both_natively(sandbox)
     for profile, arn in EXPECTED.items():
         assert client_arn(aws_v2, env, profile) == arn  # natively again
 

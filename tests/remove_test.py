@@ -218,5 +218,4 @@ def test_set_over_a_native_sso_profile_then_remove_gives_it_back_byte_for_byte(
     assert hashlib.sha256(isolated_home.config.read_bytes()).hexdigest() == hashlib.sha256(mine).hexdigest()
     assert proc.stdout.splitlines()[0] == (f"{isolated_home.config}: removed keyrack's keys from profile work; "
                                            f"its own keys are back as they were")
-    sign_in_natively(sandbox, form)  # remove signed keyrack's own session out (legacy form): sign in again
     assert client_arn(aws_v2, env, "work") == admin  # natively again
