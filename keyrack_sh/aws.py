@@ -17,6 +17,15 @@ from keyrack_sh.errors import KeyrackError, ServiceError, UserError
 _BLANK = (None, None, None, None)
 
 
+CONNECT_TIMEOUT = 10
+READ_TIMEOUT = 30  # a 40-s answer times out once and the retry gets it
+ATTEMPTS = 3
+# The longest one call can take before botocore gives up: every attempt's connect and read
+# timeouts plus the standard retry mode's backoff (at most 20 s before each retry). A process
+# waiting for another's call (lock.doing) waits this long, so a slow answer serves it too.
+CALL_BOUND = ATTEMPTS * (CONNECT_TIMEOUT + READ_TIMEOUT) + (ATTEMPTS - 1) * 20.0
+
+
 @lru_cache(maxsize=1)
 def _session() -> Any:
     import botocore.session
@@ -36,10 +45,10 @@ def _config(listing: bool = False) -> Any:
     if listing:
         # The listing retries page by page itself (one bound, not two stacked) and shares
         # the client across its threads: no botocore retries, a pool for every thread.
-        return Config(signature_version=UNSIGNED, connect_timeout=10, read_timeout=30,
+        return Config(signature_version=UNSIGNED, connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT,
                       retries={"mode": "standard", "total_max_attempts": 1}, max_pool_connections=LISTING_POOL)
-    return Config(signature_version=UNSIGNED, connect_timeout=10, read_timeout=30,
-                  retries={"mode": "standard", "total_max_attempts": 3})
+    return Config(signature_version=UNSIGNED, connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT,
+                  retries={"mode": "standard", "total_max_attempts": ATTEMPTS})
 
 
 _REGION_HINT = "set sso_region in the [sso-session] section to a region such as us-east-1"
@@ -184,7 +193,14 @@ def translate(exc: BaseException, what: str) -> Exception:
 
     keyrack's own errors (a bad region from `_client`) pass through unchanged.
     """
-    from botocore.exceptions import ClientError, EndpointConnectionError, InvalidRegionError, NoRegionError
+    from botocore.exceptions import (
+        ClientError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        InvalidRegionError,
+        NoRegionError,
+        ReadTimeoutError,
+    )
 
     if isinstance(exc, KeyrackError):
         return exc
@@ -192,6 +208,12 @@ def translate(exc: BaseException, what: str) -> Exception:
         return UserError(f"no IAM Identity Center region is set, needed {what}", hint=_REGION_HINT)
     if isinstance(exc, InvalidRegionError):
         return UserError(f"the IAM Identity Center region is not valid, needed {what}", hint=_REGION_HINT)
+    if isinstance(exc, ReadTimeoutError):
+        return ServiceError(f"IAM Identity Center is slow: no answer {what} within {READ_TIMEOUT} s, "
+                            f"{ATTEMPTS} tries", hint="try again in a moment")
+    if isinstance(exc, ConnectTimeoutError):
+        return ServiceError(f"cannot reach IAM Identity Center {what} (no connection within {CONNECT_TIMEOUT} s)",
+                            hint="check the network, then try again")
     if isinstance(exc, EndpointConnectionError):
         return ServiceError(f"cannot reach IAM Identity Center {what}", hint="check the network, then try again")
     if isinstance(exc, ClientError):

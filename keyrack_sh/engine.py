@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from keyrack_sh import cache, hotpath, lock, paths, prompt_state, time_left, tool_caches, tty
+from keyrack_sh import aws, cache, hotpath, lock, paths, prompt_state, time_left, tool_caches, tty
 from keyrack_sh.errors import ServiceError, UserError
 from keyrack_sh.profiles import Profile, SsoSession
 
@@ -31,6 +31,10 @@ TOKEN_MIN_LEFT = 60
 NO_SIGNIN_LOCK_WAIT = 15.0
 DEFAULT_SESSION_DURATION = 8 * 3600
 SIGNING_IN_ENV = hotpath.SIGNING_IN_ENV
+# What the session lock's holder tells its waiters it does (lock.doing): a server call, bounded by
+# botocore's own timeouts, during which they wait for its answer instead of giving up.
+FETCHING = lock.SERVER_CALL + " for role credentials"
+RENEWING = lock.SERVER_CALL + " to renew the session"
 
 
 @dataclass(frozen=True)
@@ -230,6 +234,7 @@ def _sign_in(session: SsoSession, *, flow: str, no_browser: bool, client_name: s
     # machine (or a text browser fighting the terminal): show the URL (and code) only.
     no_browser = no_browser or remote.headless(session.browser)
     os.environ[SIGNING_IN_ENV] = session.name
+    lock.doing(session.name, lock.SIGNING_IN, signin_timeout())
     try:
         started = time.time()
         run = device.sign_in if flow == "device" else pkce.sign_in
@@ -271,6 +276,7 @@ def _refresh(session: SsoSession, token: dict[str, Any]) -> dict[str, Any] | Non
     from keyrack_sh.flows import refresh
 
     spent = {token.get("refreshToken")}
+    lock.doing(session.name, RENEWING, aws.CALL_BOUND)
     new = refresh.renew(session, token)
     if new is None:
         current = cache.read_token(session.name)  # a half-written file is looked at again, briefly
@@ -414,6 +420,7 @@ def _fetch_locked(profile: Profile, session: SsoSession, *, policy: str, flow: s
 
     token = _usable_token(session)
     if token is not None:
+        lock.doing(session.name, FETCHING, aws.CALL_BOUND)
         try:
             creds = portal.role_credentials(session, token["accessToken"], profile.account_id, profile.role_name)
         except portal.Unauthorized:
@@ -429,6 +436,7 @@ def _fetch_locked(profile: Profile, session: SsoSession, *, policy: str, flow: s
     token = cache.read_token(session.name)
     if token is None:
         raise ServiceError(f"sso-session {session.name!r}: the new token could not be read back")
+    lock.doing(session.name, FETCHING, aws.CALL_BOUND)
     try:
         creds = portal.role_credentials(session, token["accessToken"], profile.account_id, profile.role_name)
     except portal.Unauthorized:

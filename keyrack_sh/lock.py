@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from keyrack_sh import atomic, hotpath, paths, safe_io, tty
-from keyrack_sh.errors import UserError
+from keyrack_sh.errors import ServiceError, UserError
 
 _POLL = 0.05  # seconds between looks at a contended lock
 # Say "waiting for ..." only once a wait has lasted this long: another process's
@@ -28,12 +28,51 @@ def _owner_file(lock_path: Path) -> Path:
     return lock_path.with_name(lock_path.name + ".pid")
 
 
-def holder_pid(lock_path: Path) -> int | None:
-    data = safe_io.read(_owner_file(lock_path), 64)
+def _owner(lock_path: Path) -> tuple[int | None, str, float]:
+    """(pid, what the holder does, until when at most) from `<lock>.pid`: `<pid>[ <until> <what>]`."""
+    data = safe_io.read(_owner_file(lock_path), 512)
     try:
-        return int(data.decode("ascii").strip()) if data else None
+        fields = data.decode("utf-8").strip().split(" ", 2) if data else []
+        pid = int(fields[0]) if fields else None
     except (UnicodeDecodeError, ValueError):
-        return None
+        return None, "", 0.0
+    try:
+        until = float(fields[1]) if len(fields) == 3 else 0.0
+    except ValueError:
+        until = 0.0
+    what = fields[2] if len(fields) == 3 and until == until else ""  # nan is no bound
+    return pid, what, until
+
+
+def holder_pid(lock_path: Path) -> int | None:
+    return _owner(lock_path)[0]
+
+
+# What a holder may be doing, as it records it (`doing`): a waiter judges its wait by it.
+SIGNING_IN = "signing in"
+SERVER_CALL = "asking IAM Identity Center"  # the prefix of every phase that waits on the server
+
+
+def doing(session: str, what: str, bound: float) -> None:
+    """Record, for the waiters, what this process does under `session`'s lock and for how long
+    at most (`bound` s from now: a server call's own timeouts, or the sign-in's).
+
+    A waiter does not give up while the holder is within that bound (a slow server that does
+    answer serves everyone); past it, the waiter's line says what the holder was doing.
+    Only the lock's holder writes it; a failure to write costs only the message.
+    """
+    lock_path = paths.session_lock(session)
+    lock = _held.get(str(lock_path))
+    if lock is None or not lock.is_locked:
+        return
+    until = time.time() + max(bound, 0.0)
+    try:
+        atomic.write_text(_owner_file(lock_path), f"{os.getpid()} {until:.3f} {what}\n")
+    except OSError:
+        pass
+
+
+_held: dict[str, object] = {}
 
 
 def _tell_waiting(what: str) -> Callable[[int | None], None]:
@@ -42,6 +81,23 @@ def _tell_waiting(what: str) -> Callable[[int | None], None]:
         tty.say(f"waiting for the unlock of {what}{by}...")
 
     return on_wait
+
+
+def _tell_doing(pid: int | None, doing_now: str, what: str) -> None:
+    by = f"pid {pid}" if pid else "another keyrack"
+    tty.say(f"waiting for {by}, which is {doing_now} ({what})...")
+
+
+def _gave_up(timeout: float, what: str, pid: int | None, doing_now: str, until: float) -> Exception:
+    by = f" (held by pid {pid})" if pid else ""
+    if doing_now.startswith(SERVER_CALL):
+        # Nobody is signing in: the holder waits on IAM Identity Center. A transient fault, not the user's.
+        late = " past its own time limit" if until and time.time() >= until else ""
+        return ServiceError(f"IAM Identity Center is slow: gave up after {timeout:g} s waiting for pid {pid}, "
+                            f"which is {doing_now} ({what}){late}; nobody is signing in",
+                            hint="try again in a moment")
+    return UserError(f"gave up after {timeout:g} s waiting for the unlock of {what}{by}",
+                     hint="finish the sign-in in the browser, or raise KEYRACK_LOCK_TIMEOUT")
 
 
 @contextmanager
@@ -80,17 +136,23 @@ def hold(lock_path: Path, *, timeout: float, what: str,
             except Timeout:
                 now = time.monotonic()
                 left = deadline - now
+            if left <= 0 or (not told and now - started >= NOTICE_AFTER):
+                pid, doing_now, until = _owner(lock_path)
+                if left <= 0 and doing_now.startswith(SERVER_CALL) and time.time() < until:
+                    left = _POLL  # the holder waits on the server, within that call's bound: wait with it
             if not told and now - started >= NOTICE_AFTER:
                 told = True
-                (on_wait or _tell_waiting(what))(holder_pid(lock_path))
+                if on_wait is None and doing_now.startswith(SERVER_CALL):
+                    _tell_doing(pid, doing_now, what)
+                else:
+                    (on_wait or _tell_waiting(what))(pid)
             if left <= 0:
-                pid = holder_pid(lock_path)
-                by = f" (held by pid {pid})" if pid else ""
-                raise UserError(f"gave up after {timeout:g} s waiting for the unlock of {what}{by}",
-                                hint="finish the sign-in in the browser, or raise KEYRACK_LOCK_TIMEOUT")
+                waited = time.monotonic() - started
+                raise _gave_up(timeout if waited < timeout + 1 else round(waited), what, pid, doing_now, until)
             # Each look is one non-blocking flock and one cache read.
             time.sleep(min(_POLL, left))
     outermost = lock.lock_counter == 1
+    _held[str(lock_path)] = lock
     try:
         if outermost:
             try:

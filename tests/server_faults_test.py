@@ -6,8 +6,17 @@ Every test drives keyrack's real credential_process (or CLI) in subprocesses aga
 which injects the fault; the sandbox's call counts prove what keyrack asked."""
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import pty
+import select
 import shlex
+import signal
+import subprocess
+import sys
+import termios
+import time
 
 import pytest
 from engine_support import Home, assert_one_line_failure, home  # noqa: F401 (fixture)
@@ -180,3 +189,131 @@ def test_an_html_error_page_from_a_proxy_names_identity_center_and_the_stand_in(
     proc = home.credential_process("p2")
     assert_one_line_failure(proc, 1, "profile 'p2'", "IAM Identity Center failed", "HTTP 403", "HTML page")
     no_failure_trace(proc)
+
+
+# -- a slow or hung GetRoleCredentials held by one caller -------------------------------------------
+
+
+def spawn(home: Home, profile: str, **env: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(shlex.split(resources.credential_process_command(profile)), env={**home.env, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def spawn_on_a_terminal(home: Home, profile: str, **env: str) -> tuple[subprocess.Popen[str], int]:
+    """The credential_process with a new pty as its controlling terminal; returns (process, pty master)."""
+    master, slave = pty.openpty()
+    environment = {**home.env, **env}
+    environment.pop("KEYRACK_AUTO_UNLOCK", None)  # the default policy: tty
+
+    def take_terminal() -> None:
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(shlex.split(resources.credential_process_command(profile)), env=environment,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, preexec_fn=take_terminal, pass_fds=(slave,))
+    os.close(slave)
+    return proc, master
+
+
+def read_terminal_until(master: int, proc: subprocess.Popen[str], text: str, timeout: float = 60) -> str:
+    """What the terminal shows until `text` appears (the process must still be waiting then)."""
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while text not in seen:
+        assert time.monotonic() < deadline, f"never shown: {text!r}; the terminal showed {seen!r}"
+        if select.select([master], [], [], 0.1)[0]:
+            try:
+                seen += os.read(master, 65536).decode("utf-8", "replace")
+            except OSError:
+                pass
+        elif proc.poll() is not None:
+            out, err = proc.communicate()
+            raise AssertionError(f"it stopped waiting (exit {proc.returncode}): {err!r}; terminal: {seen!r}")
+    return seen
+
+
+def wait_for(predicate, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.02)
+
+
+@pytest.mark.slow
+def test_a_holder_slowed_by_identity_center_serves_every_waiter_however_short_their_wait(home: Home) -> None:
+    unlocked(home, "p2")  # a working sign-in: nobody will sign in below
+    home.sandbox.hang("GetRoleCredentials")
+    holder = spawn(home, "p1", KEYRACK_AUTO_UNLOCK="never")
+    waiters: list[subprocess.Popen[str]] = []
+    master = -1
+    try:
+        wait_for(lambda: home.sandbox.count("GetRoleCredentials") == 2)  # the holder's call is held
+        # Callers of the same role whose own wait (0.5 s) ends long before the answer, and the herd of p1.
+        waiters = [spawn(home, "p1b", KEYRACK_AUTO_UNLOCK="never", KEYRACK_LOCK_TIMEOUT="0.5") for _ in range(3)]
+        waiters += [spawn(home, "p1", KEYRACK_AUTO_UNLOCK="never") for _ in range(3)]
+        watcher, master = spawn_on_a_terminal(home, "p1b", KEYRACK_LOCK_TIMEOUT="0.5")
+        waiters.append(watcher)
+        # Past its own 0.5 s it still waits, and says what the holder does: no sign-in, a server call.
+        shown = read_terminal_until(master, watcher, "which is asking IAM Identity Center for role credentials")
+        assert "waiting for the unlock" not in shown and "sign" not in shown
+        home.sandbox.release_hangs()  # the slow answer arrives
+        out, err = holder.communicate(timeout=60)
+        assert holder.returncode == 0, err
+        key = json.loads(out)["AccessKeyId"]
+        for waiter in waiters:
+            w_out, w_err = waiter.communicate(timeout=60)
+            assert waiter.returncode == 0, w_err
+            assert json.loads(w_out)["AccessKeyId"] == key
+        assert home.sandbox.count("GetRoleCredentials") == 2  # the holder's one call served them all
+        assert home.sandbox.count("CreateToken") == 1 and home.sandbox.count("Authorize") == 1
+    finally:
+        home.sandbox.release_hangs()
+        for proc in [holder, *waiters]:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        if master >= 0:
+            os.close(master)
+
+
+HOLD_FETCHING = """
+import sys
+from keyrack_sh import aws, engine, lock
+with lock.session_lock("s1", timeout=5):
+    # Inside a role-credential fetch that has outlived every timeout of its own (bound 0: already past).
+    lock.doing("s1", engine.FETCHING, 0)
+    print("holding", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_a_waiter_behind_a_fetch_past_its_bound_says_identity_center_is_slow_exit_1(home: Home) -> None:
+    unlocked(home, "p2")
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_FETCHING], env=home.env, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert holder.stdout.readline() == "holding\n"  # type: ignore[union-attr]
+        proc = home.credential_process("p1", KEYRACK_AUTO_UNLOCK="never", KEYRACK_LOCK_TIMEOUT="1")
+        assert_one_line_failure(proc, 1, "profile 'p1'", "IAM Identity Center is slow",
+                                "asking IAM Identity Center for role credentials", "nobody is signing in",
+                                f"pid {holder.pid}")
+        assert "waiting for the unlock" not in proc.stderr
+    finally:
+        holder.stdin.close()  # type: ignore[union-attr]
+        holder.wait(timeout=30)
+
+
+def test_no_answer_within_the_read_timeout_reads_as_a_slow_identity_center() -> None:
+    from botocore.exceptions import ReadTimeoutError
+
+    from keyrack_sh import aws
+    from keyrack_sh.errors import ServiceError
+
+    error = aws.translate(ReadTimeoutError(endpoint_url="https://portal.sso.us-east-1.amazonaws.com"),
+                          "to issue role credentials")
+    assert isinstance(error, ServiceError) and error.exit_code == 1
+    assert str(error) == (f"IAM Identity Center is slow: no answer to issue role credentials within "
+                          f"{aws.READ_TIMEOUT} s, {aws.ATTEMPTS} tries")
+    # A waiter waits as long as the holder's call can last with botocore's own retries and timeouts.
+    assert aws.CALL_BOUND >= aws.ATTEMPTS * (aws.CONNECT_TIMEOUT + aws.READ_TIMEOUT)
