@@ -126,6 +126,7 @@ def hold(lock_path: Path, *, timeout: float, what: str,
         started = time.monotonic()
         deadline = started + timeout
         told = False
+        pid, doing_now, until = None, "", 0.0  # the holder's record, as last read
         while True:
             if ready is not None and ready():
                 yield False
@@ -137,7 +138,10 @@ def hold(lock_path: Path, *, timeout: float, what: str,
                 now = time.monotonic()
                 left = deadline - now
             if left <= 0 or (not told and now - started >= NOTICE_AFTER):
-                pid, doing_now, until = _owner(lock_path)
+                seen = _owner(lock_path)
+                # A holder just ending (its record removed, the lock not yet released) still did what it said.
+                if seen[0] is not None or not doing_now:
+                    pid, doing_now, until = seen
                 if left <= 0 and doing_now.startswith(SERVER_CALL) and time.time() < until:
                     left = _POLL  # the holder waits on the server, within that call's bound: wait with it
             if not told and now - started >= NOTICE_AFTER:

@@ -250,10 +250,11 @@ def test_a_holder_slowed_by_identity_center_serves_every_waiter_however_short_th
     try:
         wait_for(lambda: home.sandbox.count("GetRoleCredentials") == 2)  # the holder's call is held
         # Callers of the same role whose own wait (0.5 s) ends long before the answer, and the herd of p1.
-        waiters = [spawn(home, "p1b", KEYRACK_AUTO_UNLOCK="never", KEYRACK_LOCK_TIMEOUT="0.5") for _ in range(3)]
-        waiters += [spawn(home, "p1", KEYRACK_AUTO_UNLOCK="never") for _ in range(3)]
+        # The one on a terminal first: it holds p1b's herd gate and waits at the session lock.
         watcher, master = spawn_on_a_terminal(home, "p1b", KEYRACK_LOCK_TIMEOUT="0.5")
-        waiters.append(watcher)
+        waiters = [watcher]
+        waiters += [spawn(home, "p1b", KEYRACK_AUTO_UNLOCK="never", KEYRACK_LOCK_TIMEOUT="0.5") for _ in range(3)]
+        waiters += [spawn(home, "p1", KEYRACK_AUTO_UNLOCK="never") for _ in range(3)]
         # Past its own 0.5 s it still waits, and says what the holder does: no sign-in, a server call.
         shown = read_terminal_until(master, watcher, "which is asking IAM Identity Center for role credentials")
         assert "waiting for the unlock" not in shown and "sign" not in shown
