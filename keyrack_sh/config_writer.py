@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from keyrack_sh import atomic, paths, profiles, resources, safe_io
+from keyrack_sh import atomic, paths, portal_url, profiles, resources, safe_io
 from keyrack_sh.errors import ServiceError, UserError
 from keyrack_sh.profiles import KEY_AUTO_UNLOCK, KEY_LOGIN, KEY_SESSION, Profile, SsoSession
 
@@ -239,10 +239,6 @@ def _profile_values(profile: Profile) -> dict[str, str]:
 
 
 # -- sessions -----------------------------------------------------------------
-def _same_url(a: str | None, b: str) -> bool:
-    return a is not None and a.rstrip("/") == b.rstrip("/")
-
-
 def derive_session_name(start_url: str) -> str:
     """`acme` from https://acme.awsapps.com/start (a name valid for validate.session_name)."""
     host = re.sub(r"^https://", "", start_url).split("/")[0].split(":")[0]
@@ -266,7 +262,7 @@ def _choose_session(updater: ConfigUpdater, request: SetRequest, current: str | 
     """(name, action): an explicit name, else one already pointing at this URL + region."""
     def matches(name: str) -> bool:
         section = _find(updater, "sso-session", name)
-        return section is not None and _same_url(_value(section, "sso_start_url"), request.start_url) \
+        return section is not None and portal_url.same(_value(section, "sso_start_url"), request.start_url) \
             and _value(section, "sso_region") == request.sso_region
 
     if request.session:
@@ -488,7 +484,7 @@ def _check_result(before: str | None, after: str, path: Path, profile: Profile, 
     got = config.profile(profile.name)
     raw = config.raw_profile(profile.name)
     got_session = config.session(profile.session)
-    if (got != profile or got_session.start_url != session.start_url or got_session.region != session.region
+    if (got != profile or not portal_url.same(got_session.start_url, session.start_url) or got_session.region != session.region
             or any(k.startswith("sso_") for k in raw)
             or raw.get("credential_process") != resources.credential_process_command(profile.name)):
         raise ServiceError(f"keyrack would write a config that does not read back as asked ({profile.name})")

@@ -119,14 +119,35 @@ def parse(value: str) -> Portal:
             raise _bad(value, f"on {host} the path must be {shown}")
         region = found.groupdict().get("region")
         implied = partition or (partitions.of_region(region) if region else None)
-        return Portal(url=value, host=host, aws_owned=True, region=region, partition=implied)
+        return Portal(url=_canonical(host, None, path), host=host, aws_owned=True, region=region, partition=implied)
     if is_aws_domain(host):
         raise _bad(value, f"{host} is an AWS host but not an access portal; expected {EXAMPLE}, "
                           f"https://<id>.portal.<region>.app.aws or your custom portal domain")
     port = match.group("port")
     if port is not None and not 0 < int(port) < 65536:
         raise _bad(value, f"port {port} is out of range")
-    return Portal(url=value, host=host, aws_owned=False)
+    return Portal(url=_canonical(host, port, path), host=host, aws_owned=False)
+
+
+def _canonical(host: str, port: str | None, path: str) -> str:
+    # One spelling per portal: `.../start#/` (an address bar) and `https://ACME.awsapps.com/start`
+    # are the portal `https://acme.awsapps.com/start`, so they share one sso-session and sign-in.
+    return f"https://{host}{':' + port if port else ''}{path}"
+
+
+def same(a: str | None, b: str | None) -> bool:
+    """Whether two start URLs name the same portal (host case, fragment and a final / aside)."""
+    if a is None or b is None:
+        return False
+    return _comparable(a) == _comparable(b)
+
+
+def _comparable(url: str) -> str:
+    try:
+        url = parse(url).url
+    except UserError:
+        pass
+    return url.rstrip("/")
 
 
 def sso_region(portal: Portal, given: str | None) -> str | None:

@@ -60,11 +60,10 @@ def role_name(value: str) -> str:
 
 
 def start_url(value: str) -> str:
-    """A start URL of one of AWS's portal forms or a custom domain (portal_url.parse says which)."""
+    """A start URL of one of AWS's portal forms or a custom domain, in its one spelling (portal_url.parse)."""
     from keyrack_sh import portal_url
 
-    portal_url.parse(value)
-    return value
+    return portal_url.parse(value).url
 
 
 # A week: longer than any sign-in or lock wait anyone means; nan, inf and 1e300 are typos.

@@ -34,7 +34,7 @@ AWS_FORMS = {
 @pytest.mark.parametrize("url", AWS_FORMS)
 def test_every_aws_portal_form_is_accepted_with_what_its_host_says(url: str) -> None:
     portal = portal_url.parse(url)
-    assert validate.start_url(url) == url
+    assert validate.start_url(url) == url.split("#")[0]  # the address bar's fragment is no part of it
     assert portal.aws_owned and (portal.region, portal.partition) == AWS_FORMS[url]
 
 
@@ -126,6 +126,20 @@ def test_set_takes_the_sso_region_from_a_portal_host_and_refuses_a_contradiction
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and "contradicts the start URL" in proc.stderr
     assert open(env["AWS_CONFIG_FILE"], encoding="utf-8").read() == before
+
+
+@pytest.mark.parametrize("given", ["https://ACME.awsapps.com/start", "https://acme.awsapps.com/start#/",
+                                   "https://acme.awsapps.com/start/#"])
+def test_a_start_url_is_written_in_one_spelling_so_one_portal_is_one_session(env: dict[str, str], given: str) -> None:
+    common = ["--sso-region", "us-east-1", "--account-id", "111111111111", "--role-name", "AdminRole", "--no-verify"]
+    assert run_keyrack("set", "a", "--start-url", given, *common, env=env).returncode == 0
+    assert run_keyrack("set", "b", "--start-url", "https://acme.awsapps.com/start", *common, env=env).returncode == 0
+    config = open(env["AWS_CONFIG_FILE"], encoding="utf-8").read()
+    assert config.count("[sso-session ") == 1  # b joined a's session: one portal, one sign-in
+    url = "https://acme.awsapps.com/start/" if given.endswith("/#") else "https://acme.awsapps.com/start"
+    assert [line for line in config.splitlines() if line.startswith("sso_start_url")] == [f"sso_start_url = {url}"]
+    assert portal_url.same(given, "https://acme.awsapps.com/start/")
+    assert not portal_url.same(given, "https://acme2.awsapps.com/start")
 
 
 @pytest.mark.parametrize("url", ["http://acme.awsapps.com/start", "https://acme.awsapps.com:8443/start",

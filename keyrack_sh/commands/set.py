@@ -28,7 +28,7 @@ def _validate(args: argparse.Namespace) -> None:
     if args.profile is not None:
         validate.profile_name(args.profile)
     if args.start_url is not None:
-        validate.start_url(args.start_url)
+        args.start_url = validate.start_url(args.start_url)
     if args.sso_region is not None:
         validate.region(args.sso_region, "SSO region")
     if args.region is not None:
