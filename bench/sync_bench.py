@@ -82,6 +82,7 @@ def main() -> int:
     from keyrack_sh.demo import World
 
     rows: list[Row] = []
+    absolute: list[bool] = []  # targets in seconds that a row with a baseline does not judge
     notes: list[str] = []
     with World(use_moto=False) as world:
         sandbox = world.sandbox
@@ -157,12 +158,16 @@ def main() -> int:
         hits = measure({"many": [*many_env, *argv], "one": [*one_env, *argv]}, runs=runs * 4, env=world.env)
         rows.append(Row(f"credential_process hit, config of {total} profiles vs 1 (interleaved)", hits["many"],
                         hits["one"], Target("<=", 1.1)))
-        commands = {"status": [sys.executable, "-m", "keyrack_sh", "status"],
-                    "list": [sys.executable, "-m", "keyrack_sh", "list"]}
+        commands = {}
+        for name in ("status", "list"):
+            commands[f"{name} many"] = [*many_env, sys.executable, "-m", "keyrack_sh", name]
+            commands[f"{name} one"] = [*one_env, sys.executable, "-m", "keyrack_sh", name]
         timings = measure(commands, runs=runs, env=world.env)
         for name in ("status", "list"):
-            rows.append(Row(f"keyrack {name} with {total} profiles", timings[name], Timing("0.5 s", (0.5,)),
-                            Target("<=", 1.0)))
+            rows.append(Row(f"keyrack {name} with {total} profiles (target 0.5 s; baseline: the 1-profile config)",
+                            timings[f"{name} many"], timings[f"{name} one"],
+                            note=f"{'within' if timings[f'{name} many'].median <= 0.5 else '**over**'} 0.5 s"))
+            absolute.append(timings[f"{name} many"].median <= 0.5)
         hook = REPO / "completions" / "keyrack.bash"
         n = 20
         prefix = profile[:3]
@@ -183,7 +188,7 @@ def main() -> int:
     print("- sync's own work: the wall time less the phases spent waiting on the sandbox (listing, the "
           "roundtrip, role credentials, the verify's STS calls and credential_process hits); the plan+write "
           "row measures the same work with no server at all.")
-    met = all(r.met is not False for r in rows)
+    met = all(r.met is not False for r in rows) and all(absolute)
     return 0 if met or opts.quick else 1
 
 

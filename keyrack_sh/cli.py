@@ -165,7 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "made that the server no longer has.")
     p.add_argument("--start-url", help="IAM Identity Center start URL (with --sso-region; a new sso-session)")
     p.add_argument("--sso-region", help="region of the IAM Identity Center instance")
-    p.add_argument("--sso-session", help="the sso-session to sync (default: the config's only one)")
+    p.add_argument("--sso-session",
+                   help="the sso-session to sync (default: the config's only one, or the only one sync wrote for)")
     p.add_argument("--template", metavar="T",
                    help="jinja2 template of the profile names, over account_id, account_name, role_name, "
                         "sso_session, region (default: '{{ account_name }}.{{ role_name }}')")

@@ -14,7 +14,6 @@ import os
 import shlex
 import sys
 from collections.abc import Callable
-from typing import Any
 
 from keyrack_sh.errors import UserError
 from keyrack_sh.sync.plan import SyncPlan
@@ -73,17 +72,6 @@ def _approver(args: argparse.Namespace) -> Callable[[SyncPlan], None]:
     return approve
 
 
-def _step_printer(args: argparse.Namespace) -> Callable[[Any], None]:
-    count = [0]
-
-    def show(step: Any) -> None:
-        count[0] += 1
-        if not args.json:
-            print(f"{'└─' if step.last else '├─'} {'✓' if step.ok else '✗'} {count[0]} {step.name:<7} {step.detail}",
-                  flush=True)
-    return show
-
-
 def _request(args: argparse.Namespace) -> SyncRequest:
     return SyncRequest(start_url=args.start_url, sso_region=args.sso_region, session=args.sso_session,
                        template=args.template, prefix=args.prefix or "", region=args.region, prune=args.prune,
@@ -132,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
                 sys.stdout.write(outcome.plan.diff())
             print("dry run: nothing written")
         return 0
+    from keyrack_sh.commands.set import _step_printer  # the roundtrip's steps, as set shows them
+
     outcome = sync(request, _approver(args), _step_printer(args))
     failed = outcome.failed
     if args.json:

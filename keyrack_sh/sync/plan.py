@@ -163,6 +163,17 @@ def parsed(text: str, path: Path) -> profiles.AwsConfig:
     return config_writer.load_text(text, path)
 
 
+def synced_sessions(config: profiles.AwsConfig) -> set[str]:
+    """The sso-sessions named in any profile's sync mark."""
+    parser = config._parser
+    found = set()
+    for section in parser.sections():
+        mark = _parse_mark(parser.get(section, GENERATED_KEY, fallback=None))
+        if mark is not None:
+            found.add(mark[0])
+    return found
+
+
 def _index(text: str, path: Path) -> _Index:
     index = _Index(parsed(text, path)._parser)
     for name in index.parser.sections():

@@ -101,6 +101,9 @@ def resolve_session(text: str | None, request: SyncRequest) -> tuple[SsoSession,
         return config.session(request.session), "reuse"
     if len(names) == 1:
         return config.session(names[0]), "reuse"
+    synced = sorted(sync_plan.synced_sessions(config) & set(names))
+    if len(synced) == 1:
+        return config.session(synced[0]), "reuse"  # the one session sync has written profiles for
     if not names:
         raise UserError(f"no sso-session in {path} to sync", hint="keyrack sync --start-url URL --sso-region REGION")
     raise UserError(f"{len(names)} sso-sessions in {path} ({', '.join(names[:6])}); which one?",
