@@ -343,3 +343,11 @@ def test_a_sync_killed_mid_write_leaves_the_old_config_or_the_whole_new_one(sand
         if caught:
             break
     assert caught
+
+
+def test_a_template_that_fails_only_on_a_real_value_names_that_account(sandbox: Sandbox, rich: TestHome) -> None:
+    proc = keyrack_sync(sandbox, "--template", "{{ account_name[7] }}.{{ role_name }}", "--yes")
+    assert proc.returncode == 2, proc.stderr
+    assert error_lines(proc.stderr) == [line for line in error_lines(proc.stderr)
+                                        if "failed for account 'Staging' (222222222222)" in line]
+    assert len(error_lines(proc.stderr)) == 1 and rich.config.read_bytes() == RICH

@@ -65,11 +65,16 @@ def _environment() -> Any:
     return jinja2.sandbox.ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
 
 
+_SAMPLE = {"account_id": "123456789012", "account_name": "production", "role_name": "administratoraccess",
+           "sso_session": "acme", "region": "us-east-1"}
+
+
 class Template:
     """A compiled name template; a broken one is a UserError before anything is listed or written."""
 
     def __init__(self, source: str | None = None, prefix: str = "") -> None:
         import jinja2
+        import jinja2.sandbox
 
         self.source = DEFAULT_TEMPLATE if source is None else source
         self.prefix = prefix
@@ -78,11 +83,22 @@ class Template:
         try:
             env = _environment()
             self._template = env.from_string(self.source)
-            # Unknown variables are found now, on a sample, not after the listing.
-            self._render({k: "x" for k in VARIABLES}, "the template check")
+            # Unknown variables and unsafe access are found now, on a sample, not after the listing;
+            # what depends on the values (an index past a short name) waits for the real ones.
+            self._template.render(**_SAMPLE)
+        except jinja2.UndefinedError as exc:
+            if not str(exc.message).endswith("is undefined"):
+                return  # "has no element 12" of a sample value: judged on the real ones
+            raise UserError(f"--template {self.source!r}: {exc.message}; it may use {', '.join(VARIABLES)}",
+                            hint=f"--template '{DEFAULT_TEMPLATE}'") from None
+        except jinja2.sandbox.SecurityError as exc:
+            raise UserError(f"--template {self.source!r} is unsafe ({exc}); refused",
+                            hint=f"--template '{DEFAULT_TEMPLATE}'") from None
         except jinja2.TemplateSyntaxError as exc:
             raise UserError(f"--template {self.source!r} does not parse: {exc.message} (line {exc.lineno})",
                             hint=f"--template '{DEFAULT_TEMPLATE}'") from None
+        except Exception:  # noqa: BLE001 (a value-dependent failure: judged on the real values)
+            pass
 
     def _render(self, values: Mapping[str, str], who: str) -> str:
         import jinja2
@@ -91,6 +107,9 @@ class Template:
         try:
             return str(self._template.render(**values))
         except jinja2.UndefinedError as exc:
+            if not str(exc.message).endswith("is undefined"):
+                raise UserError(f"--template {self.source!r} failed for {who}: {exc.message}",
+                                hint=f"--template '{DEFAULT_TEMPLATE}'") from None
             raise UserError(f"--template {self.source!r}: {exc.message}; it may use {', '.join(VARIABLES)}",
                             hint=f"--template '{DEFAULT_TEMPLATE}'") from None
         except jinja2.sandbox.SecurityError as exc:
