@@ -163,10 +163,13 @@ function __keyrack_prompt_update --description 'keyrack: render KEYRACK_PROMPT f
     set -l kind locked
     read -n 4096 session <"$dir/profiles/$profile" # -n: a huge file costs 4096 characters at most
     if string match -qr -- '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' "$session"; and test -f "$dir/sessions/$session"
-        # -z: up to the end of the file, so the token file's path is the rest exactly (a HOME may
-        # hold a newline); only the line's own newline goes.
-        read -z -n 4096 state access end token <"$dir/sessions/$session"
-        set token (string collect -a -- "$token")
+        read -n 4096 state access end token <"$dir/sessions/$session"
+        if test -n "$token"; and not string match -q -- '*.json' "$token"
+            # The token file's path was cut at a newline (a HOME may hold one): read up to the end
+            # of the file (-z), only its own last newline goes. (Rare: a substitution costs more.)
+            read -z -n 4096 state access end token <"$dir/sessions/$session"
+            set token (string collect -a -- "$token")
+        end
     end
     # What the memo watches: the token file, and when the time shown changes.
     set -l check "$token"
