@@ -21,7 +21,7 @@ from pathlib import Path
 
 from keyrack_sh import config_writer, paths, profiles, validate
 from keyrack_sh.config_writer import Plan, SetRequest
-from keyrack_sh.errors import UserError
+from keyrack_sh.errors import KeyrackError, UserError
 
 LEGACY = "legacy"
 SSO_SESSION = "sso_session"
@@ -74,6 +74,13 @@ class AdoptPlan:
         lines = difflib.unified_diff((self.before or "").splitlines(keepends=True), self.after.splitlines(keepends=True),
                                      f"{self.path} (now)", f"{self.path} (after adopt)", n=1)
         return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def fix_hint(err: KeyrackError, profile: str, path: Path) -> str | None:
+    """A wrong account or role is fixed in the user's own profile, not with set's flags (adopt takes none)."""
+    if err.hint and ("--account-id" in err.hint or "--role-name" in err.hint):
+        return f"fix sso_account_id / sso_role_name of [profile {profile}] in {path}, then adopt it again"
+    return err.hint
 
 
 def _parser(text: str, path: Path) -> configparser.RawConfigParser:

@@ -14,7 +14,7 @@ import re
 import pytest
 from clients import aws_v2, client, client_arn, go_identity, node_identity  # noqa: F401 (fixtures)
 from conftest import TestHome
-from harness import assumed_role_arn, run_keyrack, write_cli_v2_token
+from harness import assumed_role_arn, run_keyrack, token_path, write_cli_v2_token
 
 from keyrack_sh.sandbox import Sandbox
 
@@ -318,3 +318,15 @@ def test_a_failed_roundtrip_puts_the_config_back(sandbox: Sandbox, isolated_home
         assert "back as it was" in last and "fix sso_account_id / sso_role_name of [profile work]" in last
         assert isolated_home.config.read_text() == mine
         assert not (isolated_home.keyrack / "prompt" / "profiles" / "work").exists()
+
+
+def test_a_failed_adoption_signs_out_the_session_it_added(sandbox: Sandbox, isolated_home: TestHome) -> None:
+    # Legacy profiles only: the adoption adds keyrack's own sso-session; its roundtrip fails at step 1.
+    mine = (f"[profile wrong]\nsso_start_url = {sandbox.start_url}\nsso_region = {sandbox.region}\n"
+            f"sso_account_id = 111111111111\nsso_role_name = Developer\n")
+    isolated_home.config.write_text(mine)
+    proc = run_keyrack("sync", "--adopt", "--yes", timeout=300)
+    assert proc.returncode == 2 and "back as it was" in proc.stderr.splitlines()[-1], proc.stderr
+    assert isolated_home.config.read_text() == mine
+    assert sandbox.count("CreateToken") >= 1  # it did sign in, at step 1
+    assert not token_path("keyrack-sandbox").exists()  # and that sign-in is gone with the section

@@ -47,13 +47,6 @@ def plan_lines(plan: AdoptPlan) -> list[str]:
     return lines
 
 
-def fix_hint(err: KeyrackError, profile: str, path: Any) -> str | None:
-    """A wrong account or role is fixed in the user's own profile, not with set's flags (adopt takes none)."""
-    if err.hint and ("--account-id" in err.hint or "--role-name" in err.hint):
-        return f"fix sso_account_id / sso_role_name of [profile {profile}] in {path}, then adopt it again"
-    return err.hint
-
-
 def _plan_json(plan: AdoptPlan) -> dict[str, Any]:
     return {"config": str(plan.path), "changed": plan.changed,
             "profiles": [{"profile": c.profile, "form": c.form, "session": p.session.name,
@@ -120,6 +113,9 @@ def _write_and_prove(args: argparse.Namespace, make: Any) -> int:
     vault = IdentityCenterVault()
     whole = plan.as_one()
     current = [plan.adopted[0][0].profile]  # the profile being proven, for the hint of a failure
+    # A session this adoption adds (legacy profiles) and that nobody had signed in to: a failure signs it out.
+    new = {p.session.name: p for _, p in plan.adopted if p.session_action == "add"
+           and not paths.token_file(p.session.name).exists()}
     try:
         for candidate, step in plan.adopted:
             prompt_state.write_profile(step.profile.name, step.session.name)
@@ -147,12 +143,12 @@ def _write_and_prove(args: argparse.Namespace, make: Any) -> int:
                 print(f"sso-session {name}: proven through profile {first.profile.name} ({result.arn}); "
                       f"{len(members)} profile(s) on it, each one's account and role checked", flush=True)
     except roundtrip.RoundtripFailure as failure:
-        _undo_write(plan, whole)
+        _undo_write(plan, whole, new)
         err: KeyrackError = failure.error
         raise type(err)(f"adopt failed at {failure.step}: {err.message}; "
-                        f"{plan.path} is back as it was", hint=fix_hint(err, current[0], plan.path)) from None
+                        f"{plan.path} is back as it was", hint=adopt.fix_hint(err, current[0], plan.path)) from None
     except BaseException:
-        _undo_write(plan, whole)
+        _undo_write(plan, whole, new)
         raise
     if args.json:
         print(json.dumps(out, indent=2))
@@ -177,12 +173,15 @@ class _RolesOnce:
         return list(self._vault.accounts(session))
 
 
-def _undo_write(plan: AdoptPlan, whole: config_writer.Plan) -> None:
+def _undo_write(plan: AdoptPlan, whole: config_writer.Plan, new: dict[str, config_writer.Plan]) -> None:
     from keyrack_sh import prompt_state
+    from keyrack_sh.commands.set import _sign_out_new_session
 
     config_writer.restore(whole)
     for candidate, _ in plan.adopted:
         prompt_state.remove_profile(candidate.profile)
+    for added in new.values():
+        _sign_out_new_session(added, signed_in_before=False)  # its section is gone again: so is its sign-in
 
 
 def adopted_profiles(text: str | None, session: str | None = None) -> list[str]:

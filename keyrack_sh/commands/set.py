@@ -317,7 +317,7 @@ def _failed(plan: Plan, failure: Any, outcome: str = config_writer.RESTORED, ado
     number = len(failure.result.steps)
     hint = err.hint
     if adopting:
-        from keyrack_sh.commands.adopt import fix_hint
+        from keyrack_sh.adopt import fix_hint
 
         hint = fix_hint(err, plan.profile.name, plan.path)
     return type(err)(f"set {plan.profile.name} failed at step {number} ({failure.step}): {err.message}; {restored}",
