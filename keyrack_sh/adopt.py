@@ -87,11 +87,6 @@ def _parser(text: str, path: Path) -> configparser.RawConfigParser:
     return config_writer._check_parses(text, path)
 
 
-def _profile_of(section: str) -> str | None:
-    words = section.split()
-    if len(words) == 2 and words[0] == "profile":
-        return words[1]
-    return "default" if words == ["default"] else None
 
 
 def is_sso_profile(raw: dict[str, str]) -> bool:
@@ -173,7 +168,7 @@ def plan(text: str | None, names: list[str] | None = None, *, session: str | Non
         if session is not None:
             validate.session_name(session)
         for section in parser.sections():
-            name = _profile_of(section)
+            name = profiles.profile_of_section(section)
             if name is None or not validate.is_name(name):
                 continue
             raw = dict(parser.items(section))

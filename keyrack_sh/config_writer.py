@@ -166,16 +166,12 @@ def _line_numbers(updater: ConfigUpdater) -> dict[int, int]:
 
 
 def _find(updater: ConfigUpdater, kind: str, name: str) -> Section | None:
-    """The section botocore would read as `[kind name]` (it splits on whitespace).
+    """The section botocore would read as `[kind name]` (profiles.section_key: `[profile "x"]` too).
 
     Two sections that both read as it (`[profile x]` and `[profile  x]`):
     botocore takes the later one silently, so keyrack refuses to guess.
     """
-    found = []
-    for section in updater.iter_sections():
-        words = section.name.split()
-        if words == [kind, name] or (kind == "profile" and name == "default" and words == ["default"]):
-            found.append(section)
+    found = [section for section in updater.iter_sections() if profiles.section_key(section.name) == (kind, name)]
     if len(found) > 1:
         numbers = _line_numbers(updater)
         lines = " and ".join(str(numbers[id(s)]) for s in found)
@@ -282,10 +278,10 @@ def _choose_session(updater: ConfigUpdater, request: SetRequest, current: str | 
     if current and _safe_name(current) and matches(current):
         return current, "reuse"
     for section in updater.iter_sections():
-        words = section.name.split()
+        key = profiles.section_key(section.name)
         # A name keyrack could not use in its file names is left to the AWS CLI.
-        if len(words) == 2 and words[0] == "sso-session" and _safe_name(words[1]) and matches(words[1]):
-            return words[1], "reuse"
+        if key is not None and key[0] == "sso-session" and _safe_name(key[1]) and matches(key[1]):
+            return key[1], "reuse"
     base = derive_session_name(request.start_url)
     name, n = base, 1
     while _find(updater, "sso-session", name) is not None:
@@ -492,7 +488,7 @@ def _check_result(before: str | None, after: str, path: Path, profile: Profile, 
 
 def _session_users(updater: ConfigUpdater, session: str) -> list[Section]:
     """Profiles naming the session: keyrack's, or the AWS CLI's (sso_session)."""
-    return [s for s in updater.iter_sections() if s.name.split()[:1] in (["profile"], ["default"])
+    return [s for s in updater.iter_sections() if profiles.profile_of_section(s.name) is not None
             and session in (_value(s, KEY_SESSION), _value(s, "sso_session"))]
 
 
@@ -559,7 +555,7 @@ def plan_remove(text: str | None, name: str, path: Path | None = None) -> Remove
     # Keys keyrack's template writes; anything else in the section is the user's.
     own = {k for k in section.keys() if not (_is_keyrack_key(k) or k == "region")}
     whole = (_is_keyrack_section(section) and not _is_taken_over(section) and not own
-             and section.name.split() != ["default"] and name != "default")
+             and section.name != "default" and name != "default")
     gone = []
     given_back = False
     if whole:

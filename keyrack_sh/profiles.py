@@ -25,6 +25,7 @@ botocore and the Go SDK); its SSO settings live in keyrack_* keys:
 from __future__ import annotations
 
 import configparser
+import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -66,6 +67,32 @@ class Profile:
     browser: str | None = None
 
 
+def section_key(section: str) -> tuple[str, str] | None:
+    """What botocore reads the header `[section]` as: ("profile", name), ("sso-session", name) or None.
+
+    Exactly botocore's configloader.build_profile_map: `default` is a profile; a header that
+    starts with "profile" (or "sso-session") names what shlex.split makes its second word, so
+    `[profile "x"]`, `[profile   x]` and `[profile x]` are all profile x. Every keyrack reader
+    and writer names sections through this, so none of them mistakes a hand-written section.
+    """
+    if section == "default":
+        return "profile", "default"
+    for kind in ("profile", "sso-session"):
+        if section.startswith(kind):
+            try:
+                parts = shlex.split(section)
+            except ValueError:
+                return None
+            return (kind, parts[1]) if len(parts) == 2 else None
+    return None
+
+
+def profile_of_section(section: str) -> str | None:
+    """The profile botocore reads `[section]` as, or None."""
+    key = section_key(section)
+    return key[1] if key is not None and key[0] == "profile" else None
+
+
 class AwsConfig:
     """A parsed config file: keyrack's profiles and every sso-session."""
 
@@ -82,13 +109,17 @@ class AwsConfig:
         return self._section_of_profile(name) is not None
 
     def _section_of_profile(self, name: str) -> str | None:
-        for section in (f"profile {name}",) + (("default",) if name == "default" else ()):
-            if self._parser.has_section(section):
-                return section
-        # botocore splits section names on whitespace: [profile   x] is profile x.
+        return self._section_of(("profile", name))
+
+    def _section_of(self, key: tuple[str, str]) -> str | None:
+        # botocore's reading of the headers ([profile "x"] is profile x); the later of two wins, as there.
         if self._loose is None:
-            self._loose = {" ".join(s.split()): s for s in self._parser.sections()}
-        return self._loose.get(f"profile {name}")
+            self._loose = {}
+            for section in self._parser.sections():
+                read_as = section_key(section)
+                if read_as is not None:
+                    self._loose[read_as] = section
+        return self._loose.get(key)
 
     def raw_profile(self, name: str) -> dict[str, str]:
         section = self._section_of_profile(name)
@@ -102,13 +133,9 @@ class AwsConfig:
         """Names of the profiles keyrack manages, in file order (`[default]` included)."""
         names = []
         for section in self._parser.sections():
-            words = section.split()
-            if not self._parser.has_option(section, KEY_SESSION):
-                continue
-            if len(words) == 2 and words[0] == "profile":
-                names.append(words[1])
-            elif words == ["default"]:
-                names.append("default")
+            name = profile_of_section(section)
+            if name is not None and name not in names and self._parser.has_option(section, KEY_SESSION):
+                names.append(name)
         return names
 
     def profiles(self) -> list[Profile]:
@@ -155,15 +182,15 @@ class AwsConfig:
         """The sso-sessions keyrack could use: a name that is not a safe file name is never keyrack's."""
         names = []
         for section in self._parser.sections():
-            words = section.split()
-            if len(words) == 2 and words[0] == "sso-session" and validate.is_name(words[1]):
-                names.append(words[1])
+            key = section_key(section)
+            if key is not None and key[0] == "sso-session" and validate.is_name(key[1]) and key[1] not in names:
+                names.append(key[1])
         return names
 
     def session(self, name: str) -> SsoSession:
         validate.session_name(name)
-        section = f"sso-session {name}"
-        if not self._parser.has_section(section):
+        section = self._section_of(("sso-session", name))
+        if section is None:
             raise UserError(f"sso-session {name!r} is not in {self.path}",
                             hint="keyrack set PROFILE --start-url URL --sso-region REGION ...")
         raw = dict(self._parser.items(section))

@@ -242,6 +242,22 @@ def test_colliding_and_unicode_names_get_deterministic_names_and_a_set_profile_i
     assert json.loads(again.stdout)["changed"] is False
 
 
+@pytest.mark.parametrize("header", ['[profile "staging.developer"]', "[profile   staging.developer]"])
+def test_a_hand_written_profile_under_any_header_botocore_reads_is_never_replaced(
+        sandbox: Sandbox, rich: TestHome, header: str) -> None:
+    # botocore reads [profile "x"] (shlex) and [profile   x] as profile x: that name is taken.
+    mine = f"{header}\nregion = ap-south-1\noutput = text\n".encode()
+    rich.config.write_bytes(RICH + b"\n" + mine)
+    proc = keyrack_sync(sandbox, "--yes", "--json")
+    assert proc.returncode == 0, proc.stderr
+    names = {(p["account_id"], p["role_name"]): p["profile"] for p in json.loads(proc.stdout)["profiles"]}
+    assert names[("222222222222", "Developer")] == "staging.developer-222222222222"
+    assert rich.config.read_bytes().startswith(RICH + b"\n" + mine)  # the user's section, byte for byte
+    import boto3
+
+    assert boto3.Session(profile_name="staging.developer").region_name == "ap-south-1"  # still the user's
+
+
 def test_template_and_prefix_name_the_profiles(sandbox: Sandbox, rich: TestHome) -> None:
     proc = keyrack_sync(sandbox, "--template", "{{ sso_session }}-{{ account_id }}-{{ role_name }}",
                         "--prefix", "org.", "--dry-run", "--json")

@@ -17,7 +17,7 @@ import shlex
 import sys
 from typing import Any
 
-from keyrack_sh import adopt, config_writer, paths, validate
+from keyrack_sh import adopt, config_writer, paths, profiles, validate
 from keyrack_sh.adopt import AdoptPlan
 from keyrack_sh.errors import KeyrackError, UserError
 
@@ -189,7 +189,7 @@ def adopted_profiles(text: str | None, session: str | None = None) -> list[str]:
     updater = config_writer._updater(text or "", paths.config_file())
     names = []
     for section in updater.iter_sections():
-        name = adopt._profile_of(section.name)
+        name = profiles.profile_of_section(section.name)
         if name is None or not config_writer._is_taken_over(section):
             continue
         if session is None or config_writer._value(section, "keyrack_sso_session") == session:

@@ -177,13 +177,9 @@ def synced_sessions(config: profiles.AwsConfig) -> set[str]:
 def _index(text: str, path: Path) -> _Index:
     index = _Index(parsed(text, path)._parser)
     for name in index.parser.sections():
-        words = name.split()
-        if words == ["default"]:
-            index.profiles.setdefault("default", []).append(name)
-        elif len(words) == 2 and words[0] == "profile":
-            index.profiles.setdefault(words[1], []).append(name)
-        elif len(words) == 2 and words[0] == "sso-session":
-            index.sessions.setdefault(words[1], []).append(name)
+        key = profiles.section_key(name)  # as botocore reads the header: [profile "x"] is x too
+        if key is not None:
+            (index.profiles if key[0] == "profile" else index.sessions).setdefault(key[1], []).append(name)
     return index
 
 
@@ -309,8 +305,7 @@ def _edited_text(text: str, path: Path, rewrite: Mapping[str, Mapping[str, str]]
     updater = config_writer.editor(text, path)
     removed = []
     for section in updater.iter_sections():
-        words = section.name.split()
-        name = words[1] if len(words) == 2 and words[0] == "profile" else "default" if words == ["default"] else None
+        name = profiles.profile_of_section(section.name)
         if name in rewrite:
             _rewrite(section, rewrite[name])
         elif name in gone:
