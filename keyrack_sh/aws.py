@@ -223,3 +223,21 @@ def translate(exc: BaseException, what: str) -> Exception:
                              hint="check sso_start_url, sso_region and sso_registration_scopes")
         return service_error(exc, what)
     return service_error(exc, what)
+
+
+def sts_caller_arn(region: str, creds: dict[str, Any]) -> str | None:
+    """STS GetCallerIdentity's ARN for role credentials (credential_process JSON), or None.
+
+    Best effort and quick (one attempt, short timeouts): it only names who signed in, so a
+    failure here must never fail or slow down the credentials it is asked about.
+    """
+    from botocore.config import Config
+
+    try:
+        client = _session().create_client(
+            "sts", region_name=region or "us-east-1", aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"],
+            config=Config(connect_timeout=3, read_timeout=5, retries={"total_max_attempts": 1}))
+        return str(client.get_caller_identity()["Arn"])
+    except Exception:  # noqa: BLE001 (best effort: any failure means "not known")
+        return None

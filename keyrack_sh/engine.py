@@ -8,12 +8,13 @@ every path that may talk to IAM Identity Center holds the session's file lock.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from keyrack_sh import aws, cache, hotpath, lock, paths, prompt_state, time_left, tool_caches, tty
+from keyrack_sh import aws, cache, hotpath, lock, paths, prompt_state, time_left, tool_caches, tty, who
 from keyrack_sh.errors import ServiceError, UserError
 from keyrack_sh.profiles import Profile, SsoSession
 
@@ -50,6 +51,7 @@ class SessionInfo:
     start_url: str | None = None
     region: str | None = None
     signed_in: bool = False  # True when this call performed a sign-in
+    user: str | None = None  # the IAM Identity Center user of this sign-in, once keyrack learned it (who.py)
 
     @property
     def state(self) -> str:
@@ -154,7 +156,7 @@ def session_info(session_name: str, *, record: bool = True) -> SessionInfo:
     info = _info_of(session_name, token, _session_end(token, previous))
     if record:
         _publish(info, _stamp_mtime(sign_in.stamp), previous)
-    return info
+    return replace(info, user=who.user_of(session_name, sign_in))
 
 
 def _info_of(session_name: str, token: dict[str, Any], end: int) -> SessionInfo:
@@ -295,6 +297,7 @@ def _refresh(session: SsoSession, token: dict[str, Any]) -> dict[str, Any] | Non
     cache.write_token(session.name, new)
     # The same sign-in, renewed by us: its role credentials stay served (no new fetch per refresh).
     cache.rebind_role_creds(session.name, token, cache.sign_in_of(session.name, new))
+    who.follow(session.name, cache.lineage(token), cache.lineage(new))
     _record(session.name, new)
     return new
 
@@ -456,9 +459,45 @@ def _store(profile: Profile, session: SsoSession, creds: dict[str, Any], stamp: 
                         f"{creds.get('Expiration')}, already past by this computer's clock "
                         f"({cache.iso_z(time.time())}): the clock is wrong",
                         hint="sync the clock: sudo timedatectl set-ntp true")
+    sign_in = cache.sign_in_of(session.name, token)
     cache.write_role_creds(profile.name, session.name, profile.account_id, profile.role_name, creds, stamp,
-                           cache.sign_in_of(session.name, token))
+                           sign_in)
+    with _LEARNING:  # prefetch stores from threads: one STS question per sign-in
+        _learn_user(profile, session, creds, stamp, sign_in)
     return creds
+
+
+_LEARNING = threading.Lock()
+
+
+def _learn_user(profile: Profile, session: SsoSession, creds: dict[str, Any], stamp: str,
+                sign_in: cache.SignIn) -> None:
+    """Who holds this sign-in, asked once per sign-in: STS names the role session after the user.
+
+    A different user than the session's last one: said on the terminal, and nothing of the
+    previous user's session stays (the session's other creds files, and the role credentials the
+    AWS CLI and botocore cached for it, go; these were fetched just now, for the new user).
+    """
+    before = who.read(session.name)
+    if before is not None and sign_in.same("-", before["lineage"]):
+        return  # known for this sign-in
+    user = who.user_from_arn(aws.sts_caller_arn(profile.region or session.region, creds) or "")
+    if user is None:
+        return
+    who.record(session.name, user, sign_in.lineage)
+    if before is None or before["user"] == user:
+        return
+    previous = before["user"]
+    roles = tool_caches.roles_in_config(session.name) | cache.roles_of_session(session.name)
+    removed = [p for p in cache.remove_role_creds_of_session(session.name) if p != paths.creds_file(profile.name)]
+    removed += tool_caches.remove_session_entries(session.name, roles)
+    cache.write_role_creds(profile.name, session.name, profile.account_id, profile.role_name, creds, stamp, sign_in)
+    seen = cache.current_sign_in(session.name)
+    if seen is not None:  # a new sign-in: its end is its own, never the previous user's
+        info = _info_of(session.name, seen[1], _session_end(seen[1], None))
+        _publish(info, _stamp_mtime(seen[0].stamp), None)
+    tty.say(f"sso-session {session.name!r} is now signed in as {user}, no longer {previous} "
+            f"({len(removed)} of {previous}'s cached role credentials removed)")
 
 
 def prefetch(profiles: list[Profile], session: SsoSession, *, concurrency: int = 8) -> dict[str, str]:

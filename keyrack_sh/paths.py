@@ -10,6 +10,7 @@ Layout (all folders 0700, all files 0600):
       creds/<profile>                   role credentials, the hot path's answer
       clients/<session>.json            OAuth client registration
       proven/<session>.json             secretless: the sso-session passed set's roundtrip
+      users/<session>.json              secretless: who signed in to the sso-session (who.py)
       locks/<session>.lock              one sign-in at a time per sso-session
       locks/config.lock                 one config writer at a time
       locks/gates/<profile>             gate.py's herd gate: holder id, or its last failure
@@ -89,6 +90,10 @@ def client_file(session: str) -> Path:
 
 def proof_file(session: str) -> Path:
     return keyrack_home() / "proven" / f"{session}.json"
+
+
+def user_file(session: str) -> Path:
+    return keyrack_home() / "users" / f"{session}.json"
 
 
 def locks_dir() -> Path:

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from keyrack_sh import paths
+from keyrack_sh import paths, who
 from keyrack_sh.errors import KeyrackError, ServiceError, UserError
 from keyrack_sh.profiles import Profile, SsoSession
 from keyrack_sh.vaults.base import Vault
@@ -327,7 +327,8 @@ def run(vault: Vault, profile: Profile, session: SsoSession, *, flow: str = "pkc
 
     def check() -> str:
         result.arn = verify(profile, session)
-        return f"boto3 via keyrack's credential_process: {result.arn}"
+        user = who.user_from_arn(result.arn)  # IAM Identity Center names the role session after the user
+        return f"boto3 via keyrack's credential_process: {result.arn}" + (f", signed in as {user}" if user else "")
 
     # Concurrent setups of one session would relock under each other's verify:
     # one roundtrip per session at a time, and the proof read under that lock.

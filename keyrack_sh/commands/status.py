@@ -15,11 +15,12 @@ from keyrack_sh.commands.list import _table, left_of, readable, warn_broken
 
 
 def describe(state: dict[str, Any], now: float) -> str:
-    """`unlocked, 7h52m left (until 17:40)` or `locked`: time left as README "Time left" defines it."""
+    """`unlocked as alice, 7h52m left (until 17:40)` or `locked`: time left as README "Time left" defines it."""
     if state["locked"]:
         return "locked"
     end = state["session_end"]
-    return (f"unlocked, {time_left.render(time_left.seconds_left(end, now))} left "
+    who = f" as {state['user']}" if state.get("user") else ""
+    return (f"unlocked{who}, {time_left.render(time_left.seconds_left(end, now))} left "
             f"(until {time.strftime('%H:%M', time.localtime(end))})")
 
 
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         rows.append({"profile": p.name, "session": p.session, "account_id": p.account_id,
                      "role_name": p.role_name, "region": p.region, **left_of(state, now),
                      "access_expires": state["access_expires"], "session_end": state["session_end"],
-                     "refreshable": state["refreshable"]})
+                     "refreshable": state["refreshable"], "user": state["user"]})
     if args.json:
         print(json.dumps(rows[0] if one else rows, indent=2))
         return 0

@@ -37,6 +37,7 @@ class VaultStatus:
     access_expires: int | None  # epoch seconds
     session_end: int | None  # when it stops working without a browser
     refreshable: bool  # a refresh token extends the session past access_expires
+    user: str | None = None  # who signed in (the IAM Identity Center user), once keyrack learned it
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

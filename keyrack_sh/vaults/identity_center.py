@@ -29,7 +29,8 @@ class IdentityCenterVault:
     def status(self, session_name: str) -> VaultStatus:
         info = engine.session_info(session_name)
         return VaultStatus(session=session_name, locked=info.locked, access_expires=info.access_expires,
-                           session_end=info.session_end, refreshable=info.has_refresh_token)
+                           session_end=info.session_end, refreshable=info.has_refresh_token,
+                           user=None if info.locked else info.user)
 
     def accounts(self, session: SsoSession) -> list[dict[str, Any]]:
         from keyrack_sh.flows import portal
