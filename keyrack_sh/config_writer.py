@@ -15,7 +15,9 @@ credential_process, a region `set --region` replaced) stays in the section as
 a KEPT comment line at its own place, byte for byte; a key keyrack added that
 `remove` would otherwise leave (region) is noted as ADDED. `remove` takes out
 keyrack's keys and gives those lines back, so the section is again exactly
-what the user had. In the file rather than in keyrack's home so the give-back
+what the user had. A comment of the user's that reads like a record or a marker is put aside
+as KEPT + itself at the take-over, so it comes back as the same comment and nobody reads it as
+keyrack's meanwhile; records are given back only in a taken-over section. In the file rather than in keyrack's home so the give-back
 travels with the config (dotfile repositories, a wiped KEYRACK_HOME).
 """
 from __future__ import annotations
@@ -186,8 +188,17 @@ def _value(section: Section, key: str) -> str | None:
     return None if option is None else (option.value or "").strip()
 
 
+def _is_record(line: str) -> bool:
+    """A KEPT/ADDED line (a take-over's record; one of the user's own is put aside as KEPT + it)."""
+    return line.startswith((KEPT, ADDED))
+
+
+def _is_marker(line: str) -> bool:
+    return line.lstrip().startswith(("#", ";")) and MARKER in line and not _is_record(line)
+
+
 def _marker_lines(section: Section) -> list[str]:
-    return [line for line in str(section).splitlines() if line.lstrip().startswith(("#", ";")) and MARKER in line]
+    return [line for line in str(section).splitlines() if _is_marker(line)]
 
 
 def _is_keyrack_section(section: Section) -> bool:
@@ -328,14 +339,25 @@ def _kept_lines(block: Any) -> list[str]:
 
     if not isinstance(block, Comment):
         return []
-    return [line for line in block.lines if line.startswith((KEPT, ADDED))]
+    return [line for line in block.lines if _is_record(line)]
+
+
+def _put_aside_lookalikes(section: Section) -> None:
+    """At a take-over, the user's own comment lines that read as keyrack's (a KEPT/ADDED record, a
+    marker line) are put aside as KEPT + the line: remove gives them back as the same comment, and
+    neither they nor keyrack read them as a record or a marker meanwhile."""
+    from configupdater.block import Comment
+
+    for block in section.iter_blocks():
+        if isinstance(block, Comment) and any(_is_record(line) or _is_marker(line) for line in block.lines):
+            block.lines[:] = [KEPT + line if _is_record(line) or _is_marker(line) else line for line in block.lines]
 
 
 def _record_key(line: str) -> str | None:
     """The key a KEPT/ADDED line is about (None: a kept continuation line of a longer value)."""
     rest = line[len(KEPT):] if line.startswith(KEPT) else line[len(ADDED):]
-    if line.startswith(KEPT) and rest[:1] in (" ", "\t"):
-        return None
+    if line.startswith(KEPT) and rest[:1] in (" ", "\t", "#", ";"):
+        return None  # a continuation line, or a comment of the user's that looked like a record
     return re.split(r"[=:]", rest, maxsplit=1)[0].strip().lower() or None
 
 
@@ -413,6 +435,8 @@ def plan_set(text: str | None, request: SetRequest, path: Path | None = None) ->
         profile_action = "update" if managed else "take over"
         # The user's section (taken over now or before): what keyrack moves out of the way is kept.
         users = not managed or _is_taken_over(section)
+        if not managed:
+            _put_aside_lookalikes(section)
         for key in list(section.keys()):
             if key.startswith("sso_") or key in _SHADOWING:
                 if users:
@@ -504,7 +528,7 @@ def _strip_keyrack(section: Section) -> None:
         del section[key]
     for block in list(section.iter_blocks()):
         if isinstance(block, Comment):
-            keep = [line for line in block.lines if not (MARKER in line and line.lstrip().startswith(("#", ";")))]
+            keep = [line for line in block.lines if not _is_marker(line)]
             if not keep:
                 block.detach()
             elif len(keep) != len(block.lines):
@@ -561,8 +585,10 @@ def plan_remove(text: str | None, name: str, path: Path | None = None) -> Remove
     if whole:
         gone.append(section)
     else:
+        # Only a take-over has records to give back; elsewhere a KEPT-looking line is the user's comment.
+        taken_over = _is_taken_over(section)
         _strip_keyrack(section)
-        given_back = _give_back(section)
+        given_back = taken_over and _give_back(section)
     # Read what is left afresh: a profile given back with `sso_session = NAME` uses the session again.
     updater = _updater(_text_without(updater, gone), path)
     gone = []

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import configparser
+import hashlib
 import os
 import stat
 from pathlib import Path
@@ -325,6 +326,42 @@ def test_set_then_remove_is_the_users_file_byte_for_byte(text: str, region: str 
     assert raw["credential_process"] == resources.credential_process_command("work")
     assert raw["keyrack_sso_session"] == "corp"  # the user's own session, reused
     assert plan_remove(taken.after, "work", P).after == text
+
+
+# The user's own comments that read like keyrack's records or marker: a take-over must not take them
+# for its own (a remove made `#keyrack kept: output = text` a live key and deleted `cli_pager =`).
+LOOKALIKES = ("#keyrack kept: output = text\n#keyrack added: cli_pager\ncli_pager =\n"
+              ";keyrack kept: region = us-east-1\n; my notes\n#keyrack kept: sso_role_name = ReadOnly\n"
+              "#keyrack added: region\n# managed by keyrack (taken over) one day\n")
+
+
+@pytest.mark.parametrize("where", ["top", "middle", "end"])
+@pytest.mark.parametrize("region", [None, "eu-west-1"])
+@pytest.mark.parametrize("crlf", [False, True])
+def test_the_users_comments_that_look_like_keyracks_records_come_back_as_comments(
+        where: str, region: str | None, crlf: bool) -> None:
+    at = {"top": "[profile work]\n", "middle": "sso_role_name = AdminRole\n", "end": "output = json\n"}[where]
+    text = SESSION_FORM.replace(at, at + LOOKALIKES, 1)
+    text = text.replace("\n", "\r\n") if crlf else text
+    taken = plan_set(text, SetRequest(**{**WORK.__dict__, "region": region}), P)
+    raw = sections(taken.after)["profile work"]
+    assert raw["cli_pager"] == "" and "output" in raw and not [k for k in raw if k.startswith("sso_")]
+    again = plan_set(taken.after, SetRequest(**{**WORK.__dict__, "region": "ap-south-1"}), P)
+    for after in (taken.after, again.after):
+        removed = plan_remove(after, "work", P)
+        assert removed.given_back
+        assert hashlib.sha256(removed.after.encode()).hexdigest() == hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_a_record_looking_comment_in_a_section_keyrack_wrote_is_left_as_it_is() -> None:
+    # Not a take-over: nothing is given back, the user's comment and key stay as they wrote them.
+    written = plan_set(None, WORK, P).after
+    edited = written.replace("keyrack_role_name = AdminRole\n",
+                             "keyrack_role_name = AdminRole\n#keyrack kept: output = text\noutput = json\n")
+    removed = plan_remove(edited, "work", P)
+    assert not removed.given_back
+    assert removed.after.startswith("[profile work]\n#keyrack kept: output = text\noutput = json\n")
+    assert sections(removed.after)["profile work"] == {"output": "json"}
 
 
 def test_the_kept_lines_stay_where_they_were_in_the_section() -> None:

@@ -219,3 +219,19 @@ def test_set_over_a_native_sso_profile_then_remove_gives_it_back_byte_for_byte(
     assert proc.stdout.splitlines()[0] == (f"{isolated_home.config}: removed keyrack's keys from profile work; "
                                            f"its own keys are back as they were")
     assert client_arn(aws_v2, env, "work") == admin  # natively again
+
+
+def test_the_users_own_record_looking_comments_survive_set_and_remove(
+        sandbox: Sandbox, isolated_home: TestHome) -> None:
+    # A native SSO profile whose comments read like keyrack's records and marker: they are the user's.
+    mine = native_sso_config(sandbox, "sso_session").replace(
+        b"[profile work]\n", b"[profile work]\n#keyrack kept: output = text\n#keyrack added: cli_pager\ncli_pager =\n"
+        b";keyrack kept: region = us-east-1\n# managed by keyrack (taken over), one day\n")
+    isolated_home.config.write_bytes(mine)
+    keyrack_set(sandbox, "work", "--yes", "--no-verify")
+    parser = configparser.RawConfigParser(interpolation=None)
+    parser.read(isolated_home.config)
+    assert parser["profile work"]["cli_pager"] == "" and parser["profile work"]["output"] == "json"
+    proc = run_keyrack("remove", "work", "--yes")
+    assert proc.returncode == 0, proc.stderr
+    assert hashlib.sha256(isolated_home.config.read_bytes()).hexdigest() == hashlib.sha256(mine).hexdigest()
