@@ -21,7 +21,7 @@ __keyrack_comp_flags() {
     console) REPLY='--help -h --service --destination --region --url --browser' ;;
     exec) REPLY='--help -h --static' ;;
     serve) REPLY='--help -h --port --format' ;;
-    sync) REPLY='--help -h --start-url --sso-region --sso-session --template --prefix --region --prune --dry-run --adopt --yes -y --json' ;;
+    sync) REPLY='--help -h --start-url --sso-region --sso-session --template --prefix --region --device-code --no-browser --prune --dry-run --overwrite-edited --adopt --yes -y --json' ;;
     remove) REPLY='--help -h --adopted --sso-session --yes -y --json' ;;
     demo) REPLY='--help -h --shell' ;;
     *) REPLY='--help -h' ;;

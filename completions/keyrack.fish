@@ -103,8 +103,8 @@ complete -c keyrack -n '__keyrack_comp_using remove' -l adopted -d 'give every p
 complete -c keyrack -n '__keyrack_comp_using remove' -x -l sso-session -a '(__keyrack_comp_names sessions)' -d 'with --adopted: only this sso-session'
 
 # sign-in flags
-complete -c keyrack -n '__keyrack_comp_using set unlock' -l device-code -d 'sign in with a device code'
-complete -c keyrack -n '__keyrack_comp_using set unlock' -l no-browser -d 'print the sign-in URL instead of opening a browser'
+complete -c keyrack -n '__keyrack_comp_using set unlock sync' -l device-code -d 'sign in with a device code'
+complete -c keyrack -n '__keyrack_comp_using set unlock sync' -l no-browser -d 'print the sign-in URL instead of opening a browser'
 complete -c keyrack -n '__keyrack_comp_using set unlock relock status list sync remove' -l json -d 'print the result as JSON'
 
 # relock
@@ -139,6 +139,7 @@ complete -c keyrack -n '__keyrack_comp_using sync' -x -l prefix -d 'put this bef
 complete -c keyrack -n '__keyrack_comp_using sync' -x -l region -d 'default region for every generated profile'
 complete -c keyrack -n '__keyrack_comp_using sync' -l prune -d 'remove the profiles sync made that the server no longer has'
 complete -c keyrack -n '__keyrack_comp_using sync' -l dry-run -d 'show the plan, write nothing'
+complete -c keyrack -n '__keyrack_comp_using sync' -l overwrite-edited -d 'also overwrite or prune profiles edited after sync'
 complete -c keyrack -n '__keyrack_comp_using sync' -l adopt -d 'convert your aws configure sso profiles in place'
 
 # demo

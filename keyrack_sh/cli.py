@@ -163,8 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "keyrack profile for each (names from --template), keeping every other byte "
                                    "of the config. Shows the plan first; --prune removes the profiles sync "
                                    "made that the server no longer has.")
-    p.add_argument("--start-url", help="IAM Identity Center start URL (with --sso-region; a new sso-session)")
-    p.add_argument("--sso-region", help="region of the IAM Identity Center instance")
+    p.add_argument("--start-url",
+                   help="IAM Identity Center start URL (a custom domain is followed once to its AWS portal)")
+    p.add_argument("--sso-region",
+                   help="region of the IAM Identity Center instance (optional when the start URL's host names it)")
     p.add_argument("--sso-session",
                    help="the sso-session to sync (default: the config's only one, or the only one sync wrote for)")
     p.add_argument("--template", metavar="T",
@@ -175,8 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prune", action="store_true",
                    help="remove the profiles sync made from this sso-session that the server no longer has")
     p.add_argument("--dry-run", action="store_true", help="show the plan, write nothing")
-    p.add_argument("--yes", "-y", action="store_true",
-                   help="do not ask; also overwrite or prune profiles edited since sync wrote them")
+    _login_args(p)
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask (edited profiles are still kept)")
+    p.add_argument("--overwrite-edited", action="store_true",
+                   help="also overwrite, or with --prune remove, profiles edited since sync wrote them")
     p.add_argument("--json", action="store_true", help="print the plan and result as JSON")
     p.add_argument("--adopt", action="store_true",
                    help="instead: convert the config's 'aws configure sso' profiles to keyrack in place, names "

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import TestHome
 from harness import assumed_role_arn, boto3_identity, run_keyrack
+from set_test import PORTAL, vanity  # noqa: F401  (vanity: the custom-domain fixture set's tests use)
 
 from keyrack_sh.sandbox import Account, Sandbox
 
@@ -185,14 +186,15 @@ def test_prune_removes_only_this_sessions_synced_profiles_that_the_server_droppe
     assert run_keyrack("remove", "mine", "--yes").returncode == 0
 
 
-def test_a_profile_edited_after_sync_is_reported_and_kept_unless_yes(sandbox: Sandbox, rich: TestHome,
-                                                                      env: dict[str, str]) -> None:
+def test_a_profile_edited_after_sync_is_kept_with_or_without_yes_unless_overwrite_edited(
+        sandbox: Sandbox, rich: TestHome, env: dict[str, str]) -> None:
     assert keyrack_sync(sandbox, "--yes").returncode == 0
     text = rich.config.read_text()
     at = text.index("[profile staging.developer]")
     edited = text[:at] + text[at:].replace("keyrack_role_name = Developer\n",
                                            "keyrack_role_name = Developer\noutput = json\n", 1)
     rich.config.write_text(edited)
+    mine = edited[at:].split("\n\n", 1)[0]  # the edited section, as the user left it
     sandbox.set_accounts([Account("111111111111", "Production", ("AdminRole", "ReadOnly"))])
 
     proc = keyrack_sync(sandbox, "--sso-session", SESSION, "--prune", "--dry-run", "--json", new=False)
@@ -203,17 +205,80 @@ def test_a_profile_edited_after_sync_is_reported_and_kept_unless_yes(sandbox: Sa
     from guided_test import Terminal
 
     term = Terminal(["sync", "--sso-session", SESSION, "--prune"], env)  # yes on a terminal: the edit is kept
-    term.expect(r"edited after sync, kept \(--yes overwrites\): staging\.developer")
+    term.expect(r"edited after sync, kept \(--overwrite-edited overwrites\): staging\.developer")
     term.expect(r"Write it\? \[y/N\]")
     term.answer("y")
     assert term.wait(timeout=180) == 0, term.seen[-2000:]
     assert set(generated(rich.config)) == {"production.adminrole", "production.readonly", "staging.developer"}
-    assert "output = json" in rich.config.read_text()
+    assert mine in rich.config.read_text()
 
-    proc = keyrack_sync(sandbox, "--sso-session", SESSION, "--prune", "--yes", new=False)
+    # A script's --yes only answers the question: a write that changes the others keeps the edit too.
+    proc = keyrack_sync(sandbox, "--sso-session", SESSION, "--prune", "--region", "eu-west-1", "--yes", new=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "edited after sync, kept (--overwrite-edited overwrites): staging.developer" in proc.stdout
+    assert "0 added, 2 changed, 0 removed" in proc.stdout
+    assert mine in rich.config.read_text()
+    assert set(generated(rich.config)) == {"production.adminrole", "production.readonly", "staging.developer"}
+
+    proc = keyrack_sync(sandbox, "--sso-session", SESSION, "--prune", "--overwrite-edited", "--yes", new=False)
     assert proc.returncode == 0, proc.stderr
     assert set(generated(rich.config)) == {"production.adminrole", "production.readonly"}
     assert rich.config.read_bytes().startswith(RICH)
+
+
+def test_a_default_section_is_no_edit_and_never_goes_into_synced_profiles(sandbox: Sandbox,
+                                                                          isolated_home: TestHome) -> None:
+    # configparser (and botocore) merge [DEFAULT] into every section; sync's digest is of the section's own keys.
+    before = b"[DEFAULT]\nregion = eu-west-1\n\n" + RICH
+    isolated_home.config.write_bytes(before)
+    assert keyrack_sync(sandbox, "--yes").returncode == 0
+    first = isolated_home.config.read_bytes()
+    assert first.startswith(before)
+    assert b"region = eu-west-1" not in first[len(before):]  # no profile sync wrote got [DEFAULT]'s region
+    proc = keyrack_sync(sandbox, "--json", new=False)  # no --yes: there must be nothing to ask about
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["counts"]["unchanged"] == 4 and not out["changed"], out["profiles"]
+    proc = keyrack_sync(sandbox, "--overwrite-edited", "--yes", new=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "unchanged: every profile is in step with the server" in proc.stdout
+    assert isolated_home.config.read_bytes() == first
+
+
+# -- how sync signs in and which start URL it writes: as `set` does ------------------------
+@pytest.mark.parametrize("how", ["KEYRACK_LOGIN=device", "--device-code"])
+def test_sync_signs_in_with_the_flow_chosen_for_every_sign_in(sandbox: Sandbox, isolated_home: TestHome,
+                                                               env: dict[str, str], how: str) -> None:
+    flag = [how] if how.startswith("--") else []
+    if not flag:
+        env = {**env, **dict([how.split("=", 1)])}
+    proc = run_keyrack("sync", "--start-url", sandbox.start_url, "--sso-region", sandbox.region, "--yes", *flag,
+                       env=env, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert sandbox.count("StartDeviceAuthorization") == sandbox.sign_ins() == 2  # the first and the roundtrip's
+    assert sandbox.count("CreateToken", grant_type="device_code") >= 2  # polled until approved
+    assert sandbox.count("CreateToken", grant_type="authorization_code") == 0
+
+
+def test_a_vanity_start_url_is_followed_once_and_the_portal_names_the_region(
+        vanity: dict, sts: str, isolated_home: TestHome, env: dict[str, str]) -> None:
+    vanity["answers"]["/start"] = (302, PORTAL + "/start/#/")
+    with Sandbox(start_url=PORTAL, region="eu-west-1", sts_endpoint=sts) as portal:
+        env = {**env, **portal.env(), "SSL_CERT_FILE": vanity["cert"]}
+        # No --sso-region: the portal's host (portal.eu-west-1.app.aws) names it.
+        proc = run_keyrack("sync", "--start-url", vanity["base"] + "/start", "--region", "eu-west-1", "--yes",
+                           env=env, timeout=180)
+        assert proc.returncode == 0, proc.stderr
+        assert f"redirects to the AWS access portal {PORTAL}/start/ (SSO region eu-west-1)" in proc.stdout
+        assert boto3_identity("staging.developer", env=env) == assumed_role_arn("222222222222", "Developer")
+        # Only IAM Identity Center's own URL is written: later runs name it, and find the same session.
+        again = run_keyrack("sync", "--start-url", PORTAL + "/start/", "--dry-run", "--json", env=env, timeout=180)
+        assert again.returncode == 0, again.stderr
+        assert json.loads(again.stdout)["session_action"] == "reuse" and not json.loads(again.stdout)["changed"]
+    config = isolated_home.config.read_text()
+    assert f"sso_start_url = {PORTAL}/start/\n" in config and "sso_region = eu-west-1\n" in config
+    assert vanity["base"] not in config
+    assert [(m, p) for m, p, _ in vanity["seen"]] == [("HEAD", "/start")]  # one blind request, only at sync
 
 
 # -- names --------------------------------------------------------------------------------

@@ -105,7 +105,7 @@ def run_sync(args: argparse.Namespace) -> int:
 
 
 def _write_and_prove(args: argparse.Namespace, make: Any) -> int:
-    from keyrack_sh import prompt_state, roundtrip
+    from keyrack_sh import engine, prompt_state, roundtrip
     from keyrack_sh.vaults.identity_center import IdentityCenterVault
 
     plan = adopt.apply(make, _approver(args))
@@ -125,7 +125,9 @@ def _write_and_prove(args: argparse.Namespace, make: Any) -> int:
         for name, members in plan.sessions().items():
             _, first = members[0]
             current[0] = first.profile.name
-            result = roundtrip.run(vault, first.profile, first.session, flow=first.profile.login or "pkce",
+            result = roundtrip.run(vault, first.profile, first.session, flow=engine.login_flow(
+                                       first.profile.login, first.session.browser,
+                                       device_code=bool(getattr(args, "device_code", False))),
                                    no_browser=bool(getattr(args, "no_browser", False)),
                                    force=any(p.session_action == "add" for _, p in members))
             out["sessions"][name] = {"verified_with": first.profile.name, "arn": result.arn,

@@ -2,7 +2,9 @@
 
 Thin: parse, call keyrack_sh/sync (naming, plan, write, proof), print. The
 plan is shown before anything is written; a terminal is asked (--yes skips);
-without one, --yes is required to write; --dry-run writes nothing.
+without one, --yes is required to write; --dry-run writes nothing. --yes only
+answers the question: a profile edited after sync is kept in every mode unless
+--overwrite-edited is given.
 `--adopt` is another mode: the config's own `aws configure sso` profiles
 converted in place (commands/adopt.py), undone by `keyrack remove --adopted`.
 """
@@ -36,7 +38,7 @@ def _summary(plan: SyncPlan) -> list[str]:
     lines = [f"{plan.path}: {c['add']} to add, {c['change']} to change, {c['remove']} to remove, "
              f"{c['unchanged']} unchanged (sso-session {plan.session.name}"
              f"{', new' if plan.session_action == 'add' else ''})"]
-    for title, entries in (("name suffixed", plan.suffixed()), ("edited after sync, kept (--yes overwrites)",
+    for title, entries in (("name suffixed", plan.suffixed()), ("edited after sync, kept (--overwrite-edited overwrites)",
                                                                 plan.of("edited")),
                            ("not on the server any more, kept (--prune removes)",
                             [e for e in plan.of("stale") if e.note == "gone from the server"]),
@@ -75,7 +77,16 @@ def _approver(args: argparse.Namespace) -> Callable[[SyncPlan], None]:
 def _request(args: argparse.Namespace) -> SyncRequest:
     return SyncRequest(start_url=args.start_url, sso_region=args.sso_region, session=args.sso_session,
                        template=args.template, prefix=args.prefix or "", region=args.region, prune=args.prune,
-                       dry_run=args.dry_run, force=args.yes)
+                       dry_run=args.dry_run, force=args.overwrite_edited, device_code=args.device_code,
+                       no_browser=args.no_browser)
+
+
+def _came_from(outcome: Outcome) -> list[str]:
+    if not outcome.start_url_from:
+        return []
+    session = outcome.plan.session
+    return [f"{outcome.start_url_from} redirects to the AWS access portal {session.start_url} "
+            f"(SSO region {session.region}): keyrack signs in there"]
 
 
 def _report(outcome: Outcome) -> list[str]:
@@ -96,7 +107,8 @@ def _report(outcome: Outcome) -> list[str]:
 def _no_listing_flags(args: argparse.Namespace) -> None:
     """--adopt converts what the config has: the flags that shape a listing mean nothing to it."""
     given = [flag for key, flag in (("start_url", "--start-url"), ("sso_region", "--sso-region"),
-                                    ("template", "--template"), ("prefix", "--prefix"), ("prune", "--prune"))
+                                    ("template", "--template"), ("prefix", "--prefix"), ("prune", "--prune"),
+                                    ("overwrite_edited", "--overwrite-edited"))
              if getattr(args, key, None)]
     if given:
         raise UserError(f"sync --adopt converts the config's own SSO profiles; leave out {', '.join(given)}",
@@ -115,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({**outcome.to_json(), "dry_run": True}, indent=2))
         else:
-            print("\n".join(_summary(outcome.plan)))
+            print("\n".join([*_came_from(outcome), *_summary(outcome.plan)]))
             if outcome.plan.changed and sys.stdout.isatty():
                 sys.stdout.write(outcome.plan.diff())
             print("dry run: nothing written")
@@ -127,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(outcome.to_json(), indent=2))
     else:
-        print("\n".join(_report(outcome)))
+        print("\n".join([*_report(outcome), *_came_from(outcome)]))
     if not args.json:
         for check in failed[:SHOWN]:
             print(f"  verify failed: {check.profile} (account {check.account_id}): {check.error}")

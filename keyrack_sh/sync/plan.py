@@ -17,6 +17,7 @@ names it wanted; an adopter turns them into sync's own before naming.
 """
 from __future__ import annotations
 
+import configparser
 import functools
 import hashlib
 import re
@@ -155,6 +156,18 @@ class _Index:
     parser: Any
     profiles: dict[str, list[str]] = field(default_factory=dict)
     sessions: dict[str, list[str]] = field(default_factory=dict)
+    own: Any = None  # a parser without a DEFAULT section, when the file has one (see own_values)
+
+    def own_values(self, section: str) -> dict[str, str]:
+        """The section's own keys and values: not the [DEFAULT] ones configparser merges into every section.
+
+        Sync's digest is of what sync wrote in the section; a [DEFAULT] key is not that (and
+        must never be written into it).
+        """
+        parser = self.own if self.own is not None else self.parser
+        if not parser.has_section(section):
+            return {}
+        return {k: v.strip() for k, v in parser.items(section)}
 
 
 @functools.lru_cache(maxsize=4)
@@ -176,11 +189,24 @@ def synced_sessions(config: profiles.AwsConfig) -> set[str]:
 
 def _index(text: str, path: Path) -> _Index:
     index = _Index(parsed(text, path)._parser)
+    if index.parser.defaults():
+        index.own = _without_default(text, path)
     for name in index.parser.sections():
         key = profiles.section_key(name)  # as botocore reads the header: [profile "x"] is x too
         if key is not None:
             (index.profiles if key[0] == "profile" else index.sessions).setdefault(key[1], []).append(name)
     return index
+
+
+@functools.lru_cache(maxsize=2)
+def _without_default(text: str, path: Path) -> configparser.RawConfigParser:
+    """`text` parsed with no section merged into the others: [DEFAULT] is one more section, read as none.
+
+    Only for a file that has a [DEFAULT] (a second parse); `parsed` is botocore's reading.
+    """
+    parser = configparser.RawConfigParser(interpolation=None, default_section="\0 no default section")
+    parser.read_string(text, source=str(path))  # it parsed once already as botocore reads it
+    return parser
 
 
 @dataclass(frozen=True)
@@ -209,7 +235,7 @@ def _owned(index: _Index, session: str) -> dict[str, Owned]:
     for name, names in index.profiles.items():
         if len(names) > 1 or not index.parser.has_option(names[0], GENERATED_KEY):
             continue  # two sections botocore reads as one name: never sync's to touch
-        values = {k: v.strip() for k, v in index.parser.items(names[0])}
+        values = index.own_values(names[0])
         mark = _parse_mark(values.get(GENERATED_KEY))
         if mark is None or mark[0] != session:
             continue

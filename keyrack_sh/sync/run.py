@@ -1,7 +1,9 @@
 """`keyrack sync` from request to result: check, sign in once, list, plan, approve, write, prove.
 
 Order matters, as in `set`: the template and every value are checked and the
-config parsed before any network call; one sign-in (the live session reused,
+config parsed before any network call; a vanity start URL is then followed once
+to its AWS portal (flows/vanity, as `set` does); the sign-in flow is the
+engine's choice (engine.login_flow); one sign-in (the live session reused,
 else the engine's sign-in); the whole listing (a partial one raises, so it is
 never written as if complete); the plan; the person's (or --yes's) approval;
 one write through config_writer (one lock, one backup, one atomic replace);
@@ -11,7 +13,7 @@ not passed one, and one verify per account that got a new or changed profile.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from keyrack_sh import config_writer, paths, validate
@@ -32,9 +34,11 @@ class SyncRequest:
     region: str | None = None
     prune: bool = False
     dry_run: bool = False
-    force: bool = False  # --yes: also overwrite or prune profiles edited after sync
-    flow: str = "pkce"
+    force: bool = False  # --overwrite-edited: also overwrite or prune profiles edited after sync
+    flow: str | None = None  # None: engine.login_flow chooses, once the sso-session is known
+    device_code: bool = False
     no_browser: bool = False
+    start_url_from: str | None = None  # the vanity URL given, once settled to its AWS portal
     concurrency: int = 8
 
     def check(self) -> None:
@@ -47,9 +51,33 @@ class SyncRequest:
             validate.session_name(self.session)
         if self.region is not None:
             validate.region(self.region)
-        if (self.start_url is None) != (self.sso_region is None):
-            raise UserError("--start-url and --sso-region go together",
+        if self.sso_region is not None and self.start_url is None:
+            raise UserError("--sso-region goes with --start-url",
                             hint="keyrack sync --start-url URL --sso-region REGION (or --sso-session NAME)")
+
+    def settled(self) -> SyncRequest:
+        """The start URL as IAM Identity Center knows it (a vanity one followed once) and its region.
+
+        As `set` does (commands/set.py _settle_start_url): one request to a vanity host, none
+        for an AWS portal URL, whose host may name the region (then --sso-region is optional).
+        """
+        if self.start_url is None or self.start_url_from is not None:
+            return self
+        from keyrack_sh.flows import vanity
+
+        start_url, sso_region, came_from = vanity.settle(self.start_url, self.sso_region)
+        if sso_region is None:
+            raise UserError(f"the start URL {start_url} does not name its region: --sso-region is needed",
+                            hint=f"keyrack sync --start-url {start_url} --sso-region REGION")
+        return replace(self, start_url=start_url, sso_region=sso_region, start_url_from=came_from)
+
+    def with_flow(self, session: SsoSession) -> SyncRequest:
+        """The sign-in flow, chosen where every sign-in's is: --device-code > KEYRACK_LOGIN > SSH/WSL default."""
+        if self.flow is not None:
+            return self
+        from keyrack_sh import engine
+
+        return replace(self, flow=engine.login_flow(None, session.browser, device_code=self.device_code))
 
 
 @dataclass
@@ -60,6 +88,7 @@ class Outcome:
     steps: list[Any] = field(default_factory=list)  # the roundtrip's, when it ran
     verified: list[Any] = field(default_factory=list)  # verify.Checked per account
     roundtrip: bool = False
+    start_url_from: str | None = None  # the vanity URL the session's start URL came from
     seconds: dict[str, float] = field(default_factory=dict)  # per phase: listing, plan, write, ..., verify
 
     @property
@@ -71,6 +100,7 @@ class Outcome:
         out.update(ok=not self.failed, dry_run=not self.written and self.plan.changed, written=self.written,
                    assignments=self.assignments, roundtrip=self.roundtrip,
                    seconds={k: round(v, 3) for k, v in self.seconds.items()},
+                   **({"start_url_from": self.start_url_from} if self.start_url_from else {}),
                    steps=[{"step": s.name, "ok": s.ok, "detail": s.detail} for s in self.steps],
                    verified=[{"profile": c.profile, "account_id": c.account_id, "ok": c.ok, "arn": c.arn,
                               **({"error": c.error} if c.error else {})} for c in self.verified])
@@ -110,20 +140,26 @@ def resolve_session(text: str | None, request: SyncRequest) -> tuple[SsoSession,
                     hint=f"keyrack sync --sso-session {names[0]}")
 
 
+def _flow(request: SyncRequest) -> str:
+    if request.flow is None:  # sync() chose it (with_flow) before any sign-in
+        raise AssertionError("sync's sign-in flow is not chosen yet")
+    return request.flow
+
+
 def _listing(session: SsoSession, request: SyncRequest) -> list[Any]:
     """One sign-in (none while the session is unlocked), then every assignment."""
     from keyrack_sh import engine
     from keyrack_sh.flows import portal
     from keyrack_sh.flows.organisation import list_assignments
 
-    engine.unlock(session, flow=request.flow, no_browser=request.no_browser)
+    engine.unlock(session, flow=_flow(request), no_browser=request.no_browser)
     try:
         return list_assignments(session, engine.access_token(session, policy="never"),
                                 concurrency=request.concurrency)
     except portal.Unauthorized:
         # Revoked or signed out elsewhere since the token was stored: sign in once more.
         engine.relock(session.name, region=session.region)
-        engine.unlock(session, flow=request.flow, no_browser=request.no_browser, force=True)
+        engine.unlock(session, flow=_flow(request), no_browser=request.no_browser, force=True)
         return list_assignments(session, engine.access_token(session, policy="never"),
                                 concurrency=request.concurrency)
 
@@ -135,7 +171,10 @@ def sync(request: SyncRequest, approve: Callable[[SyncPlan], None] | None = None
     request.check()
     template = Template(request.template, request.prefix)
     text = config_writer.read_config()
+    sync_plan.parsed(text or "", paths.config_file())  # a config that does not parse stops before any request
+    request = request.settled()
     session, action = resolve_session(text, request)
+    request = request.with_flow(session)
     clock.lap("check")
     assignments = _listing(session, request)
     clock.lap("listing")  # the sign-in (if any) and the server's answers, mostly
@@ -152,7 +191,7 @@ def sync(request: SyncRequest, approve: Callable[[SyncPlan], None] | None = None
                               prune=request.prune, force=request.force)
 
     if request.dry_run:
-        outcome = Outcome(plan=plan_for(text), assignments=len(assignments))
+        outcome = Outcome(plan=plan_for(text), assignments=len(assignments), start_url_from=request.start_url_from)
         clock.lap("plan")
         outcome.seconds = clock.laps
         return outcome
@@ -165,7 +204,8 @@ def sync(request: SyncRequest, approve: Callable[[SyncPlan], None] | None = None
 
     the_plan = config_writer.apply_planned(plan_for, approve_timed, same=lambda a, b: a.shape() == b.shape())
     clock.lap("write")
-    outcome = Outcome(plan=the_plan, written=the_plan.changed, assignments=len(assignments), seconds=clock.laps)
+    outcome = Outcome(plan=the_plan, written=the_plan.changed, assignments=len(assignments), seconds=clock.laps,
+                      start_url_from=request.start_url_from)
     _after_write(the_plan)
     clock.lap("prompt files")
     _prove(outcome, request, on_step, clock)
@@ -221,7 +261,7 @@ def _prove(outcome: Outcome, request: SyncRequest, on_step: Callable[[Any], None
     force = the_plan.session_action == "add"
     if force or roundtrip.proven_at(vault, session) is None:
         try:
-            result = roundtrip.run(vault, first, session, flow=request.flow, no_browser=request.no_browser,
+            result = roundtrip.run(vault, first, session, flow=_flow(request), no_browser=request.no_browser,
                                    on_step=on_step, force=force)
         except roundtrip.RoundtripFailure as failure:
             outcome.steps = failure.result.steps
