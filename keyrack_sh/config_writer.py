@@ -51,6 +51,12 @@ LOCK_TIMEOUT = 10.0
 # Keys that make an SDK pick another provider before credential_process
 # (sso_* for botocore and the Go SDK; assume-role and web identity come first
 # in botocore's chain). Taking over a profile drops them.
+# What `_append` put before a section it appended, noted at the end of that section's marker line, so
+# taking the section out again strips exactly those bytes and no blank line of the user's.
+ADDED_BREAKS = {1: " (keyrack added the blank line above)",
+                2: " (keyrack added the blank line above and the line end before it)"}
+NO_FINAL_NEWLINE = " (the file ended here without a line end)"  # a take-over of the file's last line
+
 _SHADOWING = ("role_arn", "source_profile", "credential_source", "web_identity_token_file")
 
 
@@ -311,12 +317,44 @@ def session_name_for(text: str | None, request: SetRequest, path: Path | None = 
 
 # -- planning -----------------------------------------------------------------
 def _append(text: str, block: str) -> str:
-    """Add a rendered section at the end, one blank line after what was there."""
+    """Add a rendered section at the end, one blank line after what was there (noted in its marker)."""
+    added = 0
     if text and not text.endswith("\n"):
-        text += "\n"
+        text, added = text + "\n", added + 1
     if text.strip() and not text.endswith(("\n\n", "\r\n\r\n")):
-        text += "\n"
+        text, added = text + "\n", added + 1
+    if added:
+        lines = block.split("\n")
+        at = next((i for i, line in enumerate(lines) if _is_marker(line)), None)
+        if at is not None:
+            lines[at] += ADDED_BREAKS[added]
+            block = "\n".join(lines)
     return text + block
+
+
+def _added_breaks(section: Section) -> int:
+    """How many line ends `_append` put before the section (0: none, or not noted)."""
+    for line in _marker_lines(section):
+        for count, note in ADDED_BREAKS.items():
+            if line.rstrip("\r\n").endswith(note):
+                return count
+    return 0
+
+
+def _note_added_breaks(section: Section, count: int) -> None:
+    """Move the note of what was added before a section onto the keyrack section that now follows it."""
+    from configupdater.block import Comment
+
+    for block in section.iter_blocks():
+        if isinstance(block, Comment):
+            for i, line in enumerate(block.lines):
+                if _is_marker(line):
+                    end = line[len(line.rstrip("\r\n")):]
+                    body = line.rstrip("\r\n")
+                    for note in ADDED_BREAKS.values():
+                        body = body.removesuffix(note)
+                    block.lines[i] = body + (ADDED_BREAKS[count] if count else "") + end
+                    return
 
 
 def _set_option(section: Section, key: str, value: str) -> None:
@@ -415,6 +453,11 @@ def plan_set(text: str | None, request: SetRequest, path: Path | None = None) ->
     updater = _updater(text or "", path)
     section = _find(updater, "profile", request.profile)
     current_session = _value(section, KEY_SESSION) if section is not None else None
+    ends_file = section is not None and current_session is None and bool(text) and not (text or "").endswith("\n") \
+        and section.next_block is None
+    if ends_file:  # the take-over adds the file's last line end (noted in the marker: remove takes it out)
+        updater = _updater((text or "") + "\n", path)
+        section = _find(updater, "profile", request.profile)
     session_name, session_action = _choose_session(updater, request, current_session, path)
 
     old = {k: _value(section, k) for k in (KEY_AUTO_UNLOCK, KEY_LOGIN, "region")} if section is not None else {}
@@ -451,7 +494,8 @@ def plan_set(text: str | None, request: SetRequest, path: Path | None = None) ->
         if not managed and section.first_block is not None:
             section.first_block.add_before.comment(
                 f"# {MARKER} ({TAKEN_OVER}): change with 'keyrack set {profile.name}'; "
-                f"'keyrack remove {profile.name}' gives back the lines kept below")
+                f"'keyrack remove {profile.name}' gives back the lines kept below"
+                + (NO_FINAL_NEWLINE if ends_file else ""))
 
     if session_action == "update":
         existing = _find(updater, "sso-session", session_name)
@@ -554,14 +598,32 @@ def _text_without(updater: ConfigUpdater, gone: list[Section]) -> str:
     """The updater's text with whole sections taken out, the comment lines after their keys kept.
 
     Those lines are the user's (keyrack's sections carry their marker under the header): the next
-    section's leading comments, or the file's closing ones.
+    section's leading comments, or the file's closing ones. The line ends `_append` put before a
+    section go with it when nothing of the user's follows; before a keyrack section that follows,
+    the note of them moves onto it.
     """
-    parts = []
-    for block in updater.iter_blocks():
-        if any(block is s for s in gone):
-            parts.append(_kept_tail(block))
-        else:
+    from configupdater.section import Section as SectionBlock
+
+    blocks = list(updater.iter_blocks())
+    removed = [any(b is s for s in gone) for b in blocks]
+    parts: list[str] = []
+    for i, block in enumerate(blocks):
+        if not removed[i]:
             parts.append(str(block))
+            continue
+        tail = _kept_tail(block)
+        if not (i and removed[i - 1]) and _is_keyrack_section(block):
+            added = _added_breaks(block)
+            rest = next((j for j in range(i, len(blocks)) if not removed[j] or _kept_tail(blocks[j])), None)
+            if rest is None:  # only keyrack's appended sections follow: the bytes before them go too
+                text = "".join(parts)
+                for _ in range(added):
+                    text = text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
+                parts = [text]
+            elif not removed[rest] and isinstance(blocks[rest], SectionBlock) and \
+                    _is_keyrack_section(blocks[rest]) and not tail:
+                _note_added_breaks(blocks[rest], added)
+        parts.append(tail)
     return "".join(parts)
 
 
@@ -581,12 +643,14 @@ def plan_remove(text: str | None, name: str, path: Path | None = None) -> Remove
     whole = (_is_keyrack_section(section) and not _is_taken_over(section) and not own
              and section.name != "default" and name != "default")
     gone = []
-    given_back = False
+    given_back = no_final_newline = False
+    section_name = section.name
     if whole:
         gone.append(section)
     else:
         # Only a take-over has records to give back; elsewhere a KEPT-looking line is the user's comment.
         taken_over = _is_taken_over(section)
+        no_final_newline = taken_over and any(NO_FINAL_NEWLINE in line for line in _marker_lines(section))
         _strip_keyrack(section)
         given_back = taken_over and _give_back(section)
     # Read what is left afresh: a profile given back with `sso_session = NAME` uses the session again.
@@ -599,9 +663,10 @@ def plan_remove(text: str | None, name: str, path: Path | None = None) -> Remove
         assert session_section is not None
         gone.append(session_section)
     after = _text_without(updater, gone)
-    for blank in ("\n", "\r\n"):
-        if text and not text.endswith(blank * 2) and after.endswith(blank * 2):
-            after = after[:-len(blank)]  # the blank line `set` put before the sections it appended
+    if no_final_newline and after.endswith("\n"):
+        last = [s for s in _updater(after, path).iter_sections()][-1:]
+        if last and profiles.section_key(last[0].name) == profiles.section_key(section_name):
+            after = after[:-2] if after.endswith("\r\n") else after[:-1]  # the take-over's line end
     _check_reads(text, after, path)
     return RemovePlan(path=path, before=text or "", after=after, profile=name, session=session,
                       session_removed=session_removed, last_of_session=not users, profile_removed=whole,

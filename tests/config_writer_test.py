@@ -506,3 +506,34 @@ def test_restore_says_when_it_had_to_merge(home: Path) -> None:
     plan = config_writer.apply(ACME)
     config_writer.apply(SetRequest(**{**ACME.__dict__, "profile": "other"}))
     assert config_writer.restore(plan) == config_writer.MERGED
+
+
+# -- set then remove leaves the user's last bytes as they were (blank lines, a missing line end) --------
+ENDINGS = ["k = v\n", "k = v\n\n", "k = v\n\n\n", "k = v", "k = v\r\n\r\n", "k = v\n# closing note\n\n"]
+
+
+@pytest.mark.parametrize("ending", ENDINGS)
+@pytest.mark.parametrize("also", [False, True])  # a second keyrack profile on the session, removed first or last
+def test_a_profile_keyrack_added_then_removed_leaves_the_files_end_byte_for_byte(ending: str, also: bool) -> None:
+    text = "[profile mine]\n" + ending
+    text = text.replace("\n", "\r\n") if "\r\n" in ending else text
+    added = plan_set(text, WORK, P).after
+    assert sections(added)["profile mine"]["k"] == "v"
+    if also:
+        added = plan_set(added, SetRequest(**{**WORK.__dict__, "profile": "other"}), P).after
+        assert plan_remove(plan_remove(added, "work", P).after, "other", P).after == text
+        added = plan_set(text, SetRequest(**{**WORK.__dict__, "profile": "other"}), P).after
+        added = plan_set(added, WORK, P).after
+        added = plan_remove(added, "other", P).after
+    assert plan_remove(added, "work", P).after == text
+
+
+@pytest.mark.parametrize("ending", ENDINGS)
+@pytest.mark.parametrize("region", [None, "eu-west-1"])
+def test_a_taken_over_profile_given_back_ends_the_file_as_it_did(ending: str, region: str | None) -> None:
+    text = ("[profile work]\nsso_start_url = https://acme.awsapps.com/start\nsso_region = us-east-1\n"
+            "sso_account_id = 111122223333\nsso_role_name = AdminRole\n" + ending)
+    text = text.replace("\n", "\r\n") if "\r\n" in ending else text
+    taken = plan_set(text, SetRequest(**{**WORK.__dict__, "region": region}), P)
+    assert taken.session_action == "add"  # appended after the taken-over section
+    assert plan_remove(taken.after, "work", P).after == text

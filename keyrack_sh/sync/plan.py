@@ -336,10 +336,8 @@ def _edited_text(text: str, path: Path, rewrite: Mapping[str, Mapping[str, str]]
             _rewrite(section, rewrite[name])
         elif name in gone:
             removed.append(section)
-    after = config_writer.text_without(updater, removed) if removed else str(updater)
-    if removed and not text.endswith("\n\n") and after.endswith("\n\n"):
-        after = after[:-1]  # the blank line sync put before the sections it appended
-    return after
+    # text_without also takes out the line ends sync put before the sections it appended (their marker says).
+    return config_writer.text_without(updater, removed) if removed else str(updater)
 
 
 def _entry(n: Named, action: str, note: str) -> Entry:
