@@ -75,3 +75,15 @@ def test_a_keyrack_managed_default_profile_is_listed(tmp_path: Path) -> None:
 def test_a_broken_file_names_the_line(tmp_path: Path) -> None:
     with pytest.raises(UserError, match=r"config, line 2"):
         load(tmp_path, "[profile a]\nno equals sign here\n")
+
+
+@pytest.mark.parametrize("header", ["profile x", "profile   x", 'profile "x"', "profile 'x y'", "profile a\\ b",
+                                    'profile "x', "profile\tx", "profile\xa0x", "profile\x0bx", "profilex y",
+                                    "default", "profile default", "profile", "profile x y", "sso-session s",
+                                    'sso-session "s"', "sso-session  s ", "services s", "preview"])
+def test_a_section_header_means_to_keyrack_what_it_means_to_botocore(header: str) -> None:
+    from botocore.configloader import build_profile_map
+
+    read = build_profile_map({header: {"k": "v"}})
+    expected = ([("profile", n) for n in read["profiles"]] + [("sso-session", n) for n in read["sso_sessions"]])
+    assert [profiles.section_key(header)] == (expected or [None])
