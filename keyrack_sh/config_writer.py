@@ -745,8 +745,10 @@ def write(path: Path, before: str | None, after: str, backup: bool = True) -> No
                 atomic.write_bytes(target.with_name(target.name + BACKUP_SUFFIX), before.encode("utf-8"),
                                    mode=mode, private_dir=False)
         atomic.write_bytes(target, after.encode("utf-8"), mode=mode, private_dir=False)
-    except PermissionError as exc:
-        raise UserError(f"cannot write {exc.filename or target}: permission denied") from None
+    except PermissionError:
+        # Most often the folder (a read-only ~/.aws, one left by `sudo -E`): name it and the fix.
+        what, fix = safe_io.writable_folder_problem(target.parent)
+        raise UserError(f"cannot write {target}: {what}", hint=fix) from None
 
 
 def apply(request: SetRequest, approve: Callable[[Plan], None] | None = None) -> Plan:

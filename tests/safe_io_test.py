@@ -368,6 +368,22 @@ def test_a_read_only_home_is_one_line_naming_it_and_the_chmod(home: Home, tmp_pa
         os.chmod(home.root, 0o700)
 
 
+def test_set_into_a_read_only_aws_folder_is_one_line_naming_it_and_the_chmod(home: Home, tmp_path: Path) -> None:
+    aws = home.root / ".aws"
+    before = home.config.read_bytes()
+    keyrack_home = tmp_path / "keyrack"  # writable: only the config's folder is shut
+    os.chmod(aws, 0o500)
+    try:
+        proc = _keyrack(home, "set", "p1", "--region", "ap-south-1", "--no-verify", "--yes",
+                        KEYRACK_HOME=str(keyrack_home))
+        assert proc.returncode == 2, proc.stderr  # (stdout has set's plan: what it was about to write)
+        assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("keyrack: cannot write "), proc.stderr
+        assert f"{aws} is not writable by you (mode 0500)" in proc.stderr and f"chmod u+rwx {aws}" in proc.stderr
+    finally:
+        os.chmod(aws, 0o700)
+    assert home.config.read_bytes() == before
+
+
 @pytest.mark.parametrize("folder", ["", "creds", "locks", "prompt"])
 def test_a_keyrack_folder_left_read_only_is_one_line_naming_it_and_the_chmod(home: Home, folder: str) -> None:
     assert home.credential_process("p1").returncode == 0
