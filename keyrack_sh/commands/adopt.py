@@ -12,23 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shlex
 import sys
 from typing import Any
 
 from keyrack_sh import adopt, config_writer, paths, profiles, validate
 from keyrack_sh.adopt import AdoptPlan
-from keyrack_sh.errors import KeyrackError, UserError
-
-
-def _is_terminal() -> bool:
-    return sys.stdin.isatty() and not os.environ.get("KEYRACK_NO_TTY")
-
-
-def _retry_command(extra: str) -> str:
-    argv = [a for a in sys.argv[1:] if a not in (extra, "--dry-run")]
-    return shlex.join(["keyrack", *argv, extra])
+from keyrack_sh.commands import _ask
+from keyrack_sh.errors import KeyrackError
 
 
 def _said(action: str) -> str:
@@ -65,11 +55,8 @@ def _approver(args: argparse.Namespace) -> Any:
         if args.yes:
             return
         what = f"adopting {len(plan.adopted)} profile(s) changes {plan.path}"
-        if not _is_terminal():
-            raise UserError(f"{what}; not changing it without --yes", hint=_retry_command("--yes"))
-        answer = input(f"{what}. Apply the changes above? [y/N] ").strip().lower()
-        if answer not in ("y", "yes"):
-            raise UserError("nothing changed", hint=_retry_command("--yes"))
+        _ask.confirm(what, "Apply the changes above?", without="not changing it without --yes",
+                     declined="nothing changed", drop=("--dry-run",))
     return approve
 
 

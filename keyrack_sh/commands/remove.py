@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
-import sys
 
 from keyrack_sh import cache, config_writer, engine, prompt_state, roundtrip, validate
+from keyrack_sh.commands import _ask
 from keyrack_sh.errors import UserError
 from keyrack_sh.vaults.base import RelockResult
 
@@ -45,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
 def _confirm(args: argparse.Namespace, question: str, what: str, retry: str) -> None:
     if args.yes:
         return
-    if not sys.stdin.isatty() or os.environ.get("KEYRACK_NO_TTY"):
+    if not _ask.can_ask():
         raise UserError(f"{what} needs confirmation", hint=retry)
     answer = input(f"{question} [y/N] ").strip().lower()
     if answer not in ("y", "yes"):

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from keyrack_sh import config_writer, paths, profiles, validate
+from keyrack_sh.commands import _ask
 from keyrack_sh.config_writer import Plan, SetRequest
 from keyrack_sh.errors import KeyrackError, UserError
 
@@ -76,16 +77,6 @@ def _missing(args: argparse.Namespace) -> list[str]:
     return missing + [flag for key, flag in _FLAGS.items() if not getattr(args, key)]
 
 
-def _is_terminal() -> bool:
-    """A person can answer a prompt: stdin is a terminal and KEYRACK_NO_TTY is not set."""
-    return sys.stdin.isatty() and not os.environ.get("KEYRACK_NO_TTY")
-
-
-def _retry_command(extra: str) -> str:
-    argv = [a for a in sys.argv[1:] if a != extra]
-    return shlex.join(["keyrack", *argv, extra])
-
-
 def _approver(args: argparse.Namespace) -> Callable[[Plan], None]:
     def approve(plan: Plan) -> None:
         if not plan.needs_confirmation:
@@ -102,11 +93,8 @@ def _approver(args: argparse.Namespace) -> Callable[[Plan], None]:
             sys.stdout.flush()
         if args.yes:
             return
-        if not _is_terminal():
-            raise UserError(f"{what}; not changing it without --yes", hint=_retry_command("--yes"))
-        answer = input(f"{what}. Apply the changes above? [y/N] ").strip().lower()
-        if answer not in ("y", "yes"):
-            raise UserError("nothing changed", hint=_retry_command("--yes"))
+        _ask.confirm(what, "Apply the changes above?", without="not changing it without --yes",
+                     declined="nothing changed")
     return approve
 
 
@@ -187,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
         _fill_from_config(args)  # only then: parsing a big config costs tens of milliseconds
         _validate(args)  # what the file says is input too
     if _missing(args):
-        if not _is_terminal():
+        if not _ask.can_ask():
             raise UserError(f"missing {', '.join(_missing(args))}",
                             hint="keyrack set PROFILE --start-url URL --sso-region REGION "
                                  "--account-id ID --role-name ROLE")

@@ -12,25 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shlex
 import sys
 from collections.abc import Callable
 
 from keyrack_sh.errors import UserError
+from keyrack_sh.commands import _ask
 from keyrack_sh.sync.plan import SyncPlan
 from keyrack_sh.sync.run import Outcome, SyncRequest, sync
 
 SHOWN = 20  # names listed per kind of note; the JSON has them all
-
-
-def _is_terminal() -> bool:
-    return sys.stdin.isatty() and not os.environ.get("KEYRACK_NO_TTY")
-
-
-def _retry_command(extra: str) -> str:
-    argv = [a for a in sys.argv[1:] if a != extra]
-    return shlex.join(["keyrack", *argv, extra])
 
 
 def _summary(plan: SyncPlan) -> list[str]:
@@ -64,13 +54,9 @@ def _approver(args: argparse.Namespace) -> Callable[[SyncPlan], None]:
             return
         c = plan.counts()
         what = f"sync would add {c['add']}, change {c['change']} and remove {c['remove']} profiles in {plan.path}"
-        if not _is_terminal():
-            if args.json:
-                print(json.dumps({**plan.to_json(), "ok": False, "written": False}, indent=2))
-            raise UserError(f"{what}; not writing without --yes", hint=_retry_command("--yes"))
-        answer = input(f"{what}. Write it? [y/N] ").strip().lower()
-        if answer not in ("y", "yes"):
-            raise UserError("nothing written", hint=_retry_command("--yes"))
+        if args.json and not _ask.can_ask():
+            print(json.dumps({**plan.to_json(), "ok": False, "written": False}, indent=2))
+        _ask.confirm(what, "Write it?", without="not writing without --yes", declined="nothing written")
     return approve
 
 
