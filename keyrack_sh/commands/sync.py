@@ -15,8 +15,8 @@ import json
 import sys
 from collections.abc import Callable
 
-from keyrack_sh.errors import UserError
 from keyrack_sh.commands import _ask
+from keyrack_sh.errors import UserError
 from keyrack_sh.sync.plan import SyncPlan
 from keyrack_sh.sync.run import Outcome, SyncRequest, sync
 
