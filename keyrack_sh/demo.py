@@ -15,9 +15,11 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -96,6 +98,9 @@ class World:
         self.env: dict[str, str] = {}
         self._moto: object | None = None
         self._saved_environ: dict[str, str] | None = None
+        self._steps: set[subprocess.Popen[str]] = set()  # running now (a herd runs several at once)
+        self._steps_guard = threading.Lock()
+        self._stopping = False
 
     # -- life ---------------------------------------------------------------
     def start(self) -> World:
@@ -135,6 +140,14 @@ class World:
         self.env = env
 
     def stop(self) -> None:
+        # Everything a step started first: a credential_process forks its worker into a group of
+        # its own (so that it outlives an impatient SDK), and that worker would go on writing
+        # into the scratch folder after it is removed.
+        with self._steps_guard:
+            self._stopping = True
+            steps = list(self._steps)
+        for step in steps:
+            _end_session(step)
         if self.sandbox is not None:
             self.sandbox.stop()
             self.sandbox = None
@@ -170,9 +183,22 @@ class World:
             check: bool = True) -> subprocess.CompletedProcess[str]:
         # Its own session, so no controlling terminal: what keyrack would tell a
         # person at /dev/tty (browser URLs) is captured, not mixed into the narration.
-        proc = subprocess.run(list(argv), env={**self.env, **(env or {})}, cwd=str(self.home), text=True,
-                              capture_output=True, stdin=subprocess.DEVNULL, timeout=timeout,
-                              start_new_session=True)
+        with self._steps_guard:
+            if self._stopping:
+                raise KeyboardInterrupt  # the demo is ending: no new step (a herd's other threads)
+            step = subprocess.Popen(list(argv), env={**self.env, **(env or {})}, cwd=str(self.home), text=True,
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    start_new_session=True)
+            self._steps.add(step)
+        try:
+            stdout, stderr = step.communicate(timeout=timeout)
+        except BaseException:
+            _end_session(step)
+            raise
+        finally:
+            with self._steps_guard:
+                self._steps.discard(step)
+        proc = subprocess.CompletedProcess(step.args, step.returncode, stdout, stderr)
         if check and proc.returncode != 0:
             from keyrack_sh.errors import ServiceError
 
@@ -226,6 +252,64 @@ class _Narrator:
     def detail(self, text: str) -> None:
         for line in text.rstrip("\n").splitlines():
             self.say(f"   {line}")
+
+
+def _end_session(step: subprocess.Popen[str]) -> None:
+    """Kill every process of `step`'s session (it is its session's leader) and wait until they are gone."""
+    members = {step.pid, *_session_members(step.pid)}
+    for pid in members:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    try:
+        step.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    deadline = time.monotonic() + 10
+    while members and time.monotonic() < deadline:
+        members = {pid for pid in members if _alive(pid)}
+        if members:
+            time.sleep(0.02)
+
+
+def _session_members(sid: int) -> list[int]:
+    """The processes whose session is `sid`: from /proc on Linux, else `pgrep -s` (macOS)."""
+    if not os.path.isdir("/proc/self"):
+        try:
+            listing = subprocess.run(["pgrep", "-s", str(sid)], capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            return []
+        return [int(pid) for pid in listing.split() if pid.isdigit()]
+    found = []
+    for entry in os.scandir("/proc"):
+        fields = _proc_stat(entry.name) if entry.name.isdigit() else None
+        if fields is not None and len(fields) > 3 and fields[3] == str(sid).encode():  # state ppid pgrp session
+            found.append(int(entry.name))
+    return found
+
+
+def _proc_stat(pid: str) -> list[bytes] | None:
+    """/proc/<pid>/stat's fields after the command name, None when there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    """Still running (a zombie writes nothing more: it counts as gone)."""
+    if os.path.isdir("/proc/self"):
+        fields = _proc_stat(str(pid))
+        return bool(fields) and fields[0] != b"Z"
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        pass
+    return True
 
 
 def _timed(fn: Callable[[], object]) -> tuple[object, float]:

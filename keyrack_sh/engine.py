@@ -36,6 +36,10 @@ SIGNING_IN_ENV = hotpath.SIGNING_IN_ENV
 # botocore's own timeouts, during which they wait for its answer instead of giving up.
 FETCHING = lock.SERVER_CALL + " for role credentials"
 RENEWING = lock.SERVER_CALL + " to renew the session"
+LOGGING_OUT = lock.SERVER_CALL + " to end the session"
+# A prefetch of many profiles renews its record this often while answers arrive: each answer is
+# progress, and the waiters' bound is the next call's.
+PROGRESS_EVERY = 5.0
 
 
 @dataclass(frozen=True)
@@ -508,7 +512,7 @@ def prefetch(profiles: list[Profile], session: SsoSession, *, concurrency: int =
     runs `concurrency` at a time, each answer stored as `credentials` stores it. Never signs in.
     Returns profile -> the error of the ones that failed (a revoked token: every one).
     """
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import ThreadPoolExecutor, as_completed
 
     from keyrack_sh import lock
     from keyrack_sh.errors import KeyrackError
@@ -532,8 +536,13 @@ def prefetch(profiles: list[Profile], session: SsoSession, *, concurrency: int =
                 errors[profile.name] = exc.message
 
         if todo:
+            lock.doing(session.name, FETCHING, aws.CALL_BOUND)
+            said = time.monotonic()
             with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-                list(pool.map(one, todo))
+                for _ in as_completed([pool.submit(one, p) for p in todo]):
+                    if time.monotonic() - said > PROGRESS_EVERY:
+                        lock.doing(session.name, FETCHING, aws.CALL_BOUND)  # the lock's thread records
+                        said = time.monotonic()
     return errors
 
 
@@ -565,6 +574,7 @@ def relock(session_name: str, *, region: str | None = None) -> RelockResult:
             try:
                 from keyrack_sh.flows import portal
 
+                lock.doing(session_name, LOGGING_OUT, aws.CALL_BOUND)
                 portal.logout(token.get("region") or region or "", token["accessToken"])
                 logged_out = True
             except Exception as exc:  # noqa: BLE001 (the local state must go whatever happened)

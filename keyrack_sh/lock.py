@@ -51,6 +51,16 @@ def holder_pid(lock_path: Path) -> int | None:
 # What a holder may be doing, as it records it (`doing`): a waiter judges its wait by it.
 SIGNING_IN = "signing in"
 SERVER_CALL = "asking IAM Identity Center"  # the prefix of every phase that waits on the server
+# What a holder does from taking the lock until it records otherwise: it reads the cache (a herd's
+# next holder finds the answer there and leaves in milliseconds). Bounded, so a waiter already
+# past its own time waits for that hand-over instead of giving up at the sight of a new pid.
+LOOKING = "looking at the cache"
+LOOKING_BOUND = 10.0
+
+
+def _waits_out(doing_now: str) -> bool:
+    """A phase a waiter past its own time still waits for, within its bound: not the user's sign-in."""
+    return doing_now.startswith(SERVER_CALL) or doing_now == LOOKING
 
 
 def doing(session: str, what: str, bound: float) -> None:
@@ -65,11 +75,15 @@ def doing(session: str, what: str, bound: float) -> None:
     lock = _held.get(str(lock_path))
     if lock is None or not lock.is_locked:
         return
+    _record(lock_path, what, bound)
+
+
+def _record(lock_path: Path, what: str, bound: float) -> None:
     until = time.time() + max(bound, 0.0)
     try:
         atomic.write_text(_owner_file(lock_path), f"{os.getpid()} {until:.3f} {what}\n")
     except OSError:
-        pass
+        pass  # the record is only for the waiters' judgement and message
 
 
 _held: dict[str, object] = {}
@@ -90,10 +104,12 @@ def _tell_doing(pid: int | None, doing_now: str, what: str) -> None:
 
 def _gave_up(timeout: float, what: str, pid: int | None, doing_now: str, until: float) -> Exception:
     by = f" (held by pid {pid})" if pid else ""
-    if doing_now.startswith(SERVER_CALL):
-        # Nobody is signing in: the holder waits on IAM Identity Center. A transient fault, not the user's.
+    if _waits_out(doing_now):
+        # Nobody is signing in: the holder waits on IAM Identity Center, or is stuck short of it.
+        # A transient fault, not the user's.
         late = " past its own time limit" if until and time.time() >= until else ""
-        return ServiceError(f"IAM Identity Center is slow: gave up after {timeout:g} s waiting for pid {pid}, "
+        slow = "IAM Identity Center is slow: " if doing_now.startswith(SERVER_CALL) else ""
+        return ServiceError(f"{slow}gave up after {timeout:g} s waiting for pid {pid}, "
                             f"which is {doing_now} ({what}){late}; nobody is signing in",
                             hint="try again in a moment")
     return UserError(f"gave up after {timeout:g} s waiting for the unlock of {what}{by}",
@@ -142,8 +158,8 @@ def hold(lock_path: Path, *, timeout: float, what: str,
                 # A holder just ending (its record removed, the lock not yet released) still did what it said.
                 if seen[0] is not None or not doing_now:
                     pid, doing_now, until = seen
-                if left <= 0 and doing_now.startswith(SERVER_CALL) and time.time() < until:
-                    left = _POLL  # the holder waits on the server, within that call's bound: wait with it
+                if left <= 0 and _waits_out(doing_now) and time.time() < until:
+                    left = _POLL  # the holder waits on the server (or hands over), within its bound: wait with it
             if not told and now - started >= NOTICE_AFTER:
                 told = True
                 if on_wait is None and doing_now.startswith(SERVER_CALL):
@@ -159,10 +175,7 @@ def hold(lock_path: Path, *, timeout: float, what: str,
     _held[str(lock_path)] = lock
     try:
         if outermost:
-            try:
-                atomic.write_text(_owner_file(lock_path), f"{os.getpid()}\n")
-            except OSError:
-                pass  # the pid is only for the waiting message
+            _record(lock_path, LOOKING, LOOKING_BOUND)
         yield True
     finally:
         if outermost:

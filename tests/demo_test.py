@@ -249,3 +249,17 @@ def test_a_terminated_demo_still_stops_its_servers_and_removes_its_folder(sentin
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
     assert list(tmpdir.iterdir()) == []
     assert _snapshot(home / ".aws") == before
+    # Nothing it started lives on (a credential_process's worker, in a group of its own, would write
+    # into the removed folder again): every step ran with its cwd in the scratch home.
+    assert processes_working_in(tmpdir) == []
+
+
+def processes_working_in(folder: Path) -> list[str]:
+    left = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and os.readlink(entry / "cwd").startswith(str(folder)):
+                left.append((entry / "cmdline").read_text().replace("\0", " "))
+        except OSError:
+            continue
+    return left

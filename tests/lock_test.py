@@ -18,6 +18,7 @@ HOLDER = """
 import sys, time
 from keyrack_sh import lock
 with lock.session_lock(sys.argv[1], timeout=5):
+    lock.doing(sys.argv[1], lock.SIGNING_IN, 600)  # a sign-in: a waiter's own timeout is for this
     print("held", flush=True)
     time.sleep(60)
 """
