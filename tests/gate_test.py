@@ -230,3 +230,25 @@ def test_the_holder_records_its_failure_and_lets_the_waiters_in_and_its_files_ar
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released: raises if anybody still held it
     finally:
         os.close(fd)
+
+
+def voluntary_switches(pid: int) -> int:
+    """How often `pid` has gone to sleep in the kernel (each poll of a waiting loop is one)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("voluntary_ctxt_switches:")))
+
+
+def test_a_caller_behind_the_gate_sleeps_until_the_holder_lets_go_instead_of_polling(
+        home: dict[str, str], holder: Holder) -> None:  # noqa: F811
+    # 63 callers polling 40 times a second took the CPU a sign-in needed; asleep, they wake a few times a second.
+    waiter = start_fast(home)
+    at_the_gate(waiter, holder.path)
+    before = voluntary_switches(waiter.pid)
+    time.sleep(2.0)
+    woke = voluntary_switches(waiter.pid) - before
+    assert waiter.poll() is None
+    creds = store()
+    holder.release()
+    out, err = waiter.communicate(timeout=30)
+    assert (waiter.returncode, json.loads(out)) == (0, creds), err
+    assert woke <= 2.0 / gate._TICK * 2, woke  # polling every 25 ms woke it ~80 times
