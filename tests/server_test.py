@@ -15,7 +15,7 @@ import pytest
 
 from clients import aws_v2, client, client_command, go_identity, node_identity  # noqa: F401 (fixtures)
 from engine_support import Home, arn, assert_one_line_failure, home  # noqa: F401 (fixture)
-from harness import kill_group, run
+from harness import kill_group, run, write_cli_v2_token
 from keyrack_sh.sandbox import Sandbox, SandboxConfig
 from keyrack_sh.sandbox.state import Lifetimes
 
@@ -224,6 +224,17 @@ def test_serve_answers_the_container_protocol_with_one_path_per_profile(served: 
     assert sorted(body) == ["AccessKeyId", "AccountId", "Expiration", "SecretAccessKey", "Token"]
     status, other = _get(served, path="/" + served.info["urls"]["p2"].split("/", 3)[3])
     assert status == 200 and other["AccountId"] == "222222222222"
+
+
+def test_serve_after_another_tools_new_sign_in_serves_that_sign_ins_credentials(home: Home, served: Served) -> None:
+    status, first = _get(served)
+    assert status == 200
+    # `aws sso logout` + `aws sso login` by someone else: the token file is simply there again, anew.
+    home.sandbox.user = "bob"
+    write_cli_v2_token("s1", home.sandbox.issue_session(client_name="botocore-client-s1"), env=home.env)
+    status, again = _get(served)
+    assert status == 200
+    assert again["AccessKeyId"] != first["AccessKeyId"]  # never the ended sign-in's credentials
 
 
 def test_serve_env_output_evaluated_by_bash_gives_boto3_the_role(home: Home) -> None:

@@ -14,12 +14,11 @@ with credentials or with a fresh sign-in.
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
 from typing import Any
 
-from keyrack_sh import cache, engine, paths, profiles, validate
+from keyrack_sh import cache, engine, hotpath, paths, profiles, validate
 from keyrack_sh.errors import UserError
 from keyrack_sh.profiles import Profile, SsoSession
 
@@ -87,7 +86,7 @@ class CredentialSource:
         profile, session, stamp = self._profile(name)
         self._check_not_relocked(session.name, name)
         margin = self.margin(name)
-        creds = self._memo_hit(name, stamp, margin)
+        creds = self._memo_hit(name, session.name, stamp, margin)
         if creds is not None:
             return creds
         creds = cache.own_role_creds(name, session.name, profile.account_id, profile.role_name, stamp, margin)
@@ -111,30 +110,31 @@ class CredentialSource:
             "AccountId": profile.account_id,
         }
         expires = cache.parse_time(creds["Expiration"])
-        key = self._creds_key(name)
+        key = self._creds_key(name, session.name)
         if expires is not None and key is not None:
             with self._guard:
                 self._memo[name] = (key, stamp, expires, answer)
         return answer
 
-    def _creds_key(self, name: str) -> tuple[int, int, int] | None:
-        try:
-            st = os.stat(paths.creds_file(name))
-        except OSError:
-            return None
-        return st.st_ino, st.st_size, st.st_mtime_ns
+    def _creds_key(self, name: str, session: str) -> tuple[str | None, str] | None:
+        """The versions of the profile's creds file and of its session's token file: the memo
+        stands for both (another tool's sign-in replaces the token and ends what came with it)."""
+        creds = hotpath.file_stamp(str(paths.creds_file(name)))
+        token = hotpath.file_stamp(str(paths.token_file(session)))
+        return None if creds is None else (token, creds)
 
-    def _memo_hit(self, name: str, stamp: str, margin: float) -> dict[str, Any] | None:
-        """The last answer, while the profile's creds file and the config are the ones it came from.
+    def _memo_hit(self, name: str, session: str, stamp: str, margin: float) -> dict[str, Any] | None:
+        """The last answer, while the profile's creds file, its session's token file and the
+        config are the ones it came from.
 
         What the engine would say again, without reading and parsing the file: any change to
-        the file (a renewal, a relock's removal) or the config misses.
+        the files (a renewal, a relock's removal, another tool's sign-in) or the config misses.
         """
         memo = self._memo.get(name)
         if memo is None:
             return None
         key, memo_stamp, expires, answer = memo
-        if memo_stamp != stamp or expires - time.time() <= margin or self._creds_key(name) != key:
+        if memo_stamp != stamp or expires - time.time() <= margin or self._creds_key(name, session) != key:
             return None
         return answer
 
