@@ -73,54 +73,52 @@ class Template:
     """A compiled name template; a broken one is a UserError before anything is listed or written."""
 
     def __init__(self, source: str | None = None, prefix: str = "") -> None:
-        import jinja2
-        import jinja2.sandbox
-
         self.source = DEFAULT_TEMPLATE if source is None else source
         self.prefix = prefix
         if prefix:
             validate.profile_name(prefix)
         try:
-            env = _environment()
-            self._template = env.from_string(self.source)
+            self._template = _environment().from_string(self.source)
             # Unknown variables and unsafe access are found now, on a sample, not after the listing;
             # what depends on the values (an index past a short name) waits for the real ones.
             self._template.render(**_SAMPLE)
-        except jinja2.UndefinedError as exc:
-            if not str(exc.message).endswith("is undefined"):
-                return  # "has no element 12" of a sample value: judged on the real ones
-            raise UserError(f"--template {self.source!r}: {exc.message}; it may use {', '.join(VARIABLES)}",
-                            hint=f"--template '{DEFAULT_TEMPLATE}'") from None
-        except jinja2.sandbox.SecurityError as exc:
-            raise UserError(f"--template {self.source!r} is unsafe ({exc}); refused",
-                            hint=f"--template '{DEFAULT_TEMPLATE}'") from None
-        except jinja2.TemplateSyntaxError as exc:
-            raise UserError(f"--template {self.source!r} does not parse: {exc.message} (line {exc.lineno})",
-                            hint=f"--template '{DEFAULT_TEMPLATE}'") from None
-        except Exception:  # noqa: BLE001 (a value-dependent failure: judged on the real values)
-            pass
+        except Exception as exc:  # noqa: BLE001 (_refusal sorts the template's faults from the values')
+            refusal = self._refusal(exc, None)
+            if refusal is not None:
+                raise refusal from None
 
     def _render(self, values: Mapping[str, str], who: str) -> str:
+        try:
+            return str(self._template.render(**values))
+        except Exception as exc:  # noqa: BLE001 (_refusal re-raises what is not the template's)
+            raise (self._refusal(exc, who) or exc) from None
+
+    def _refusal(self, exc: Exception, who: str | None) -> UserError | None:
+        """The one-line error for a template that failed; `who` None: on the sample, where a
+        failure that depends on the values (None) waits for the real ones."""
         import jinja2
         import jinja2.sandbox
 
-        try:
-            return str(self._template.render(**values))
-        except jinja2.UndefinedError as exc:
-            if not str(exc.message).endswith("is undefined"):
-                raise UserError(f"--template {self.source!r} failed for {who}: {exc.message}",
-                                hint=f"--template '{DEFAULT_TEMPLATE}'") from None
-            raise UserError(f"--template {self.source!r}: {exc.message}; it may use {', '.join(VARIABLES)}",
-                            hint=f"--template '{DEFAULT_TEMPLATE}'") from None
-        except jinja2.sandbox.SecurityError as exc:
-            raise UserError(f"--template {self.source!r} is unsafe ({exc}); refused for {who}",
-                            hint=f"--template '{DEFAULT_TEMPLATE}'") from None
-        except jinja2.TemplateError as exc:
-            raise UserError(f"--template {self.source!r} failed for {who}: {exc}",
-                            hint=f"--template '{DEFAULT_TEMPLATE}'") from None
-        except (TypeError, ValueError, ArithmeticError, LookupError) as exc:
-            raise UserError(f"--template {self.source!r} failed for {who}: {type(exc).__name__}",
-                            hint=f"--template '{DEFAULT_TEMPLATE}'") from None
+        hint = f"--template '{DEFAULT_TEMPLATE}'"
+        failed = f"--template {self.source!r} failed for {who}"
+        if isinstance(exc, jinja2.UndefinedError):
+            if str(exc.message).endswith("is undefined"):
+                return UserError(f"--template {self.source!r}: {exc.message}; it may use {', '.join(VARIABLES)}",
+                                 hint=hint)
+            return None if who is None else UserError(f"{failed}: {exc.message}", hint=hint)
+        if isinstance(exc, jinja2.sandbox.SecurityError):
+            return UserError(f"--template {self.source!r} is unsafe ({exc}); refused"
+                             + (f" for {who}" if who else ""), hint=hint)
+        if isinstance(exc, jinja2.TemplateSyntaxError):
+            return UserError(f"--template {self.source!r} does not parse: {exc.message} (line {exc.lineno})",
+                             hint=hint)
+        if who is None:
+            return None
+        if isinstance(exc, jinja2.TemplateError):
+            return UserError(f"{failed}: {exc}", hint=hint)
+        if isinstance(exc, (TypeError, ValueError, ArithmeticError, LookupError)):
+            return UserError(f"{failed}: {type(exc).__name__}", hint=hint)
+        raise exc
 
     def name(self, account_id: str, account_name: str, role_name: str, session: str, region: str) -> str:
         """The name for one assignment; one that is not a valid profile name is refused, naming it."""
