@@ -111,9 +111,15 @@ def warnings_for(profile: str) -> list[str]:
 def _credentials_file_has(profile: str) -> bool:
     import configparser
 
-    parser = configparser.RawConfigParser(interpolation=None)
+    from keyrack_sh import safe_io
+
+    # Through safe_io: a FIFO, a device or a huge file there is no section, never a hang.
+    data = safe_io.read(paths.credentials_file(), safe_io.CONFIG_LIMIT, follow=True, mine=False)
+    if data is None:
+        return False
+    parser = configparser.RawConfigParser(interpolation=None, strict=False)
     try:
-        parser.read(paths.credentials_file(), encoding="utf-8")
+        parser.read_string(data.decode("utf-8"))
     except (configparser.Error, UnicodeDecodeError):
         return False
     return parser.has_section(profile)

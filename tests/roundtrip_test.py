@@ -50,6 +50,28 @@ def test_keys_in_the_environment_are_a_warning_not_a_failure(
     assert "not-a-real-secret" not in proc.stdout + proc.stderr
 
 
+def test_a_section_in_the_credentials_file_that_beats_the_profile_is_a_warning(
+        sandbox: Sandbox, isolated_home: TestHome, env: dict[str, str], tmp_path: Path) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[other]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\n\n[acme]\nregion = eu-west-1\n")
+    env["AWS_SHARED_CREDENTIALS_FILE"] = str(credentials)
+    proc = run_keyrack(*set_argv(sandbox, "--no-verify"), env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert f"warning: [acme] in {credentials} beats keyrack's credential_process" in proc.stderr
+
+
+def test_a_fifo_as_the_credentials_file_is_no_section_and_no_hang(
+        sandbox: Sandbox, isolated_home: TestHome, env: dict[str, str], tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "credentials"
+    os.mkfifo(fifo)  # opened for reading without a writer, a plain read waits forever
+    env["AWS_SHARED_CREDENTIALS_FILE"] = str(fifo)
+    proc = run_keyrack(*set_argv(sandbox, "--no-verify"), env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "beats keyrack" not in proc.stderr
+
+
 def test_device_code_roundtrip_is_remembered_for_the_profile(sandbox: Sandbox, isolated_home: TestHome) -> None:
     proc = run_keyrack(*set_argv(sandbox, "--device-code"), timeout=120)
     assert proc.returncode == 0, proc.stderr
