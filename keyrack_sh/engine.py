@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from keyrack_sh import aws, cache, hotpath, lock, paths, prompt_state, time_left, tool_caches, tty, who
+from keyrack_sh import atomic, aws, cache, hotpath, lock, paths, prompt_state, time_left, tool_caches, tty, who
 from keyrack_sh.errors import ServiceError, UserError
 from keyrack_sh.profiles import Profile, SsoSession
 
@@ -583,6 +583,9 @@ def relock(session_name: str, *, region: str | None = None) -> RelockResult:
         removed = []
         if cache.remove_token(session_name):
             removed.append(str(paths.token_file(session_name)))
+        # A writer killed half-way left its temp copy (refresh token, client secret): under the
+        # session lock no write is in flight, so every one is a leftover.
+        removed.extend(str(p) for p in atomic.remove_stale_temps(paths.token_file(session_name), max_age=0))
         # What the AWS CLI and botocore cached for native profiles of this session would be served
         # without the token (as `aws sso logout` knows, which sweeps every session's).
         roles = tool_caches.roles_in_config(session_name) | cache.roles_of_session(session_name)

@@ -40,6 +40,18 @@ def test_relock_logs_out_and_removes_only_that_sessions_token_and_credentials(ho
     assert_one_line_failure(home.credential_process("p1", KEYRACK_AUTO_UNLOCK="never"), 2, "keyrack unlock p1")
 
 
+def test_relock_also_removes_the_temp_copies_of_the_token_a_killed_writer_left(home: Home) -> None:
+    unlock_both(home)
+    token = home.token_file("s1")
+    left = token.with_name(f".{token.name}.k1ll3d.tmp")  # as atomic.write names them
+    left.write_text(token.read_text())  # the refresh token and client secret, too
+    other = home.token_file("s2").with_name(f".{home.token_file('s2').name}.k1ll3d.tmp")
+    other.write_text("{}")
+    assert home.keyrack("relock", "p1").returncode == 0
+    assert not left.exists()
+    assert other.exists()  # another session's is not this relock's
+
+
 def test_the_logout_ends_the_server_side_session(home: Home) -> None:
     assert home.credential_process("p1").returncode == 0
     token = json.loads(home.token_file("s1").read_text())
