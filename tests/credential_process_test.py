@@ -336,6 +336,72 @@ def test_a_sign_in_whose_caller_dies_goes_on_caches_and_the_retry_opens_no_secon
         caller.wait()
 
 
+def _signer_pid(home: Home, session: str) -> int:
+    """The pid that holds `session`'s lock (it records itself in `<lock>.pid`), once one does."""
+    record = home.root / ".aws" / "keyrack" / "locks" / f"{session}.lock.pid"
+    deadline = time.monotonic() + 30
+    while not (record.exists() and record.read_text().split()):
+        assert time.monotonic() < deadline, "nobody took the session lock"
+        time.sleep(0.05)
+    return int(record.read_text().split()[0])
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ending", ["denied", "timed out"])
+def test_a_sign_in_whose_caller_died_says_so_once_and_its_failure_caches_nothing(home: Home, ending: str) -> None:
+    import shlex
+    import signal
+    import urllib.error
+    import urllib.request
+
+    from harness import browser_urls, kill_group
+
+    from keyrack_sh import resources
+
+    settings = {"TEST_BROWSER_MODE": "log", "KEYRACK_AUTO_UNLOCK": "always"}  # nobody approves yet
+    if ending == "timed out":
+        settings["KEYRACK_SIGNIN_TIMEOUT"] = "3"
+    # The user's shell leads the terminal's session, as in real life; an SDK runs us below it.
+    command = resources.credential_process_command("p1")
+    terminal = Terminal(home, ["bash", "-c", f"{command} >/dev/null; exec sleep 300"], **settings)
+    try:
+        assert browser_urls(home.env, at_least=1)
+        signer = _signer_pid(home, "s1")  # the sign-in, which outlives its caller
+        with open(f"/proc/{signer}/stat") as f:
+            caller = int(f.read().rsplit(")", 1)[1].split()[1])
+        os.kill(caller, signal.SIGKILL)  # what the Go SDK does after 60 s
+        terminal.wait_for("the calling program stopped waiting")
+        if ending == "denied":
+            home.sandbox.behaviour = "deny"
+            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+            try:
+                with opener.open(browser_urls(home.env)[0], timeout=30) as resp:
+                    resp.read()
+            except urllib.error.HTTPError:
+                pass  # the page that says it was denied
+        deadline = time.monotonic() + 60
+        while _running(signer):  # the sign-in that went on ends, with its failure
+            assert time.monotonic() < deadline, terminal.text
+            time.sleep(0.05)
+    finally:
+        kill_group(terminal.proc.pid)
+        terminal.finish()
+    assert terminal.text.count("the calling program stopped waiting") == 1, terminal.text
+    assert not home.token_file("s1").exists() and not home.creds_file("p1").exists()
+    home.sandbox.behaviour = "approve"
+    retry = home.credential_process("p1")  # a sign-in of its own, not the ended one's failure
+    assert retry.returncode == 0, retry.stderr
+    assert len(browser_urls(home.env, at_least=2)) == 2
+
+
 @pytest.mark.parametrize("how", ["a token file replaced by another tool", "keyrack relock and unlock"])
 def test_credentials_of_an_ended_sign_in_are_never_served_to_the_next(home: Home, how: str) -> None:
     first = unlocked(home, "p1")
